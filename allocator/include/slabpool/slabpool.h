@@ -1,0 +1,54 @@
+/* slabpool — C API.
+ *
+ * Every function is thread-safe. Memory from any sp_* allocation function may be freed from any
+ * thread. Failures follow the C library's conventions: a null result with errno set.
+ */
+#ifndef SLABPOOL_SLABPOOL_H
+#define SLABPOOL_SLABPOOL_H
+
+#include <stddef.h>
+
+#include "slabpool/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Returns at least `size` bytes aligned to 16, or NULL with errno = ENOMEM. sp_malloc(0) returns a
+ * unique pointer that must be freed. */
+SLABPOOL_API void* sp_malloc(size_t size);
+
+/* Returns n*size zeroed bytes, or NULL with errno = ENOMEM (also when n*size overflows). */
+SLABPOOL_API void* sp_calloc(size_t n, size_t size);
+
+/* Resizes p keeping min(old, new) bytes; in place when the block is big enough and not too big.
+ * sp_realloc(NULL, n) is sp_malloc(n); sp_realloc(p, 0) frees p and returns NULL (as glibc does).
+ * On failure returns NULL with errno = ENOMEM and leaves p untouched. */
+SLABPOOL_API void* sp_realloc(void* p, size_t size);
+
+/* Frees a block from any sp_* allocation function; sp_free(NULL) does nothing. */
+SLABPOOL_API void sp_free(void* p);
+
+/* sp_free for a caller that knows the size it requested (C23 free_sized); the size is only a hint
+ * in release builds and is checked in checked mode. */
+SLABPOOL_API void sp_free_sized(void* p, size_t size);
+
+/* Returns `size` bytes aligned to `alignment`, which must be a power of two no larger than
+ * SP_MAX_ALIGNMENT: otherwise NULL with errno = EINVAL. NULL with ENOMEM when memory runs out. */
+SLABPOOL_API void* sp_aligned_alloc(size_t alignment, size_t size);
+
+/* Bytes usable at p (>= the size requested, all writable); 0 for NULL. */
+SLABPOOL_API size_t sp_usable_size(const void* p);
+
+/* Non-zero when p points into memory slabpool manages (any byte of a live or free block). Cheap:
+ * one bitmap lookup, no lock. */
+SLABPOOL_API int sp_owns(const void* p);
+
+/* The largest alignment sp_aligned_alloc accepts (half a segment). */
+#define SP_MAX_ALIGNMENT ((size_t)2 << 20)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLABPOOL_SLABPOOL_H */

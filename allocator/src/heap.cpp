@@ -1,0 +1,171 @@
+// Slow paths of the per-thread heap: refilling a class, remote frees, invalid frees.
+#include "heap.hpp"
+
+#include <cerrno>
+#include <mutex>
+
+#include "heap_lifecycle.hpp"
+#include "report.hpp"
+
+namespace slabpool::detail {
+
+constinit slab g_empty_slab{};
+constinit heap g_empty_heap{};
+constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL = &g_empty_heap;
+
+namespace {
+
+// Bytes of fresh blocks linked per refill: enough to amortise the slow path, small enough that a
+// slab touches memory (and raises RSS) only as it is used.
+constexpr std::size_t kCarveBytes = 16 * 1024;
+// Slabs of a bin examined per refill before taking a new one; bounds the slow path while still
+// visiting every slab of a long bin within a few refills.
+constexpr unsigned kScanLimit = 8;
+
+void bin_link(heap_bin& bin, slab* s) {
+  if (bin.ring == nullptr) {
+    s->next = s->prev = s;
+    bin.ring = s;
+  } else {
+    s->next = bin.ring;
+    s->prev = bin.ring->prev;
+    s->prev->next = s;
+    bin.ring->prev = s;
+  }
+  ++bin.slabs;
+  s->in_bin = 1;
+}
+
+// Takes the blocks other threads freed into `s`, or links a batch of never-used blocks.
+// Precondition: s->free is empty. Returns whether s->free is now non-empty.
+bool slab_refill(slab* s) {
+  if (s->remote.load(std::memory_order_relaxed) != 0) {
+    const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
+    s->free = remote_list::head(word);
+    s->used.store(s->used.load(std::memory_order_relaxed) - remote_list::count(word),
+                  std::memory_order_relaxed);
+    return true;
+  }
+  if (s->carved == s->capacity) return false;
+  const std::uint32_t batch_max = static_cast<std::uint32_t>(
+      s->block_size >= kCarveBytes ? 1 : kCarveBytes / s->block_size);
+  const std::uint32_t left = s->capacity - s->carved;
+  const std::uint32_t batch = left < batch_max ? left : batch_max;
+  char* first = s->area + std::size_t{s->carved} * s->block_size;
+  // Link in address order so consecutive allocations walk memory forwards.
+  for (std::uint32_t i = 0; i + 1 < batch; ++i) {
+    reinterpret_cast<free_block*>(first + std::size_t{i} * s->block_size)->next =
+        reinterpret_cast<free_block*>(first + std::size_t{i + 1} * s->block_size);
+  }
+  reinterpret_cast<free_block*>(first + std::size_t{batch - 1} * s->block_size)->next = nullptr;
+  s->free = reinterpret_cast<free_block*>(first);
+  s->carved += batch;
+  return true;
+}
+
+slab* new_slab(heap* h, unsigned cls) {
+  bool zeroed = false;
+  slab* s = acquire_span({class_slab_units(cls), 1}, &zeroed);
+  if (s == nullptr) return nullptr;
+  s->block_size = static_cast<std::uint32_t>(class_size(cls));
+  s->capacity = static_cast<std::uint32_t>((std::size_t{s->units} << kUnitShift) / s->block_size);
+  s->carved = 0;
+  s->free = nullptr;
+  s->used.store(0, std::memory_order_relaxed);
+  s->remote.store(0, std::memory_order_relaxed);
+  s->class_index = static_cast<std::uint8_t>(cls);
+  s->kind = slab_kind::small;
+  s->empty_since_ms = 0;
+  s->owner.store(h, std::memory_order_release);
+  return s;
+}
+
+// Finds a slab of class `cls` with free blocks: the current one refilled, another of the bin,
+// an abandoned one, or a new one. Caller holds h->lock.
+slab* refill_class(heap* h, unsigned cls) {
+  slab* current = h->current[cls];
+  if (current != &g_empty_slab && slab_refill(current)) return current;
+
+  heap_bin& bin = h->bins[cls];
+  slab* candidate = bin.ring;
+  const unsigned scan = bin.slabs < kScanLimit ? bin.slabs : kScanLimit;
+  for (unsigned i = 0; i < scan; ++i) {
+    slab* s = candidate;
+    candidate = candidate->next;
+    if (s == current) continue;
+    if (s->free != nullptr || slab_refill(s)) {
+      bin.ring = candidate;  // continue the rotation after this slab next time
+      return s;
+    }
+  }
+  bin.ring = candidate;
+
+  if (slab* s = adopt_abandoned(cls, h)) {
+    bin_link(bin, s);
+    if (s->free != nullptr || slab_refill(s)) return s;
+  }
+  slab* s = new_slab(h, cls);
+  if (s == nullptr) return nullptr;
+  bin_link(bin, s);
+  slab_refill(s);
+  return s;
+}
+
+}  // namespace
+
+void* alloc_slow(heap* h, unsigned cls) noexcept {
+  if (h == &g_empty_heap) {
+    h = thread_heap_create();
+    if (h == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  slab* s;
+  {
+    std::lock_guard guard(h->lock);
+    s = refill_class(h, cls);
+    if (s == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    h->current[cls] = s;
+  }
+  free_block* b = s->free;
+  s->free = b->next;
+  s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return b;
+}
+
+void free_slow(slab* s, void* p) noexcept {
+  switch (s->kind) {
+    case slab_kind::small: {
+      // Another thread's slab (or an abandoned one): lock-free push onto its remote list. Pushing
+      // alone is ABA-safe because the owner only ever takes the whole list.
+      auto* b = static_cast<free_block*>(p);
+      std::uintptr_t old = s->remote.load(std::memory_order_relaxed);
+      std::uintptr_t desired;
+      do {
+        b->next = remote_list::head(old);
+        desired = ((std::uintptr_t{remote_list::count(old)} + 1) << remote_list::kCountShift) |
+                  reinterpret_cast<std::uintptr_t>(b);
+      } while (!s->remote.compare_exchange_weak(old, desired, std::memory_order_release,
+                                                std::memory_order_relaxed));
+      return;
+    }
+    case slab_kind::large:
+    case slab_kind::huge:
+      large_free(s);
+      return;
+    case slab_kind::unused:
+      break;
+  }
+  report_fatal("free", p, "not an allocated block (double free of a large block, or a stray pointer)");
+}
+
+void free_null_or_invalid(void* p) noexcept {
+  if (p == nullptr) return;
+  report_fatal("free", p, "not a block slabpool handed out (segment-aligned address)");
+}
+
+}  // namespace slabpool::detail

@@ -1,0 +1,102 @@
+// The per-thread heap and the allocation fast paths.
+//
+// Each thread reaches its heap through one initial-exec TLS pointer. A thread starts out pointing
+// at `g_empty_heap`, whose bins all hold the never-filled `g_empty_slab`: the first pop misses and
+// the slow path sets the thread up, so the fast path carries no "initialised?" test.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "segment.hpp"
+#include "size_class.hpp"
+#include "spin_lock.hpp"
+
+namespace slabpool::detail {
+
+// All slabs a heap owns for one class, in a circular list; the slow path rotates through it looking
+// for slabs that regained free blocks.
+struct heap_bin {
+  slab* ring = nullptr;
+  std::uint32_t slabs = 0;
+};
+
+struct heap {
+  // Hot: the slab each class allocates from. Never null; g_empty_slab when there is none yet.
+  slab* current[kClassCount];
+  // Cold: everything below is touched by slow paths only, under `lock`. A trimmer thread takes the
+  // lock to release slabs of a heap whose thread sits idle.
+  spin_lock lock;
+  heap_bin bins[kClassCount] = {};
+  heap* next_live = nullptr;  // registry of live heaps
+  heap* prev_live = nullptr;
+  bool live = false;
+
+  constexpr heap();
+};
+
+extern constinit slab g_empty_slab;
+extern constinit heap g_empty_heap;
+
+constexpr heap::heap() {
+  for (slab*& s : current) s = &g_empty_slab;
+}
+
+#if defined(__GNUC__)
+#define SLABPOOL_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define SLABPOOL_TLS_MODEL
+#endif
+extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
+
+#define SLABPOOL_NOINLINE __attribute__((noinline))
+#define SLABPOOL_COLD __attribute__((noinline, cold))
+#define SLABPOOL_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// --- slow paths (heap.cpp, large.cpp) ----------------------------------------------------------
+// Refills class `cls` of the calling thread's heap and pops one block; nullptr when out of memory.
+SLABPOOL_NOINLINE void* alloc_slow(heap* h, unsigned cls) noexcept;
+// Frees p whose slab is not owned by the calling thread (remote, large, huge or foreign).
+SLABPOOL_NOINLINE void free_slow(slab* s, void* p) noexcept;
+// Frees a pointer whose in-segment offset is 0: nullptr (no-op) or an invalid pointer.
+SLABPOOL_COLD void free_null_or_invalid(void* p) noexcept;
+// Blocks above the largest class: page-granular, from segments or a mapping of their own.
+SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
+void large_free(slab* s) noexcept;
+
+// --- fast paths ----------------------------------------------------------------------------------
+SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, unsigned cls) noexcept {
+  slab* s = h->current[cls];
+  free_block* b = s->free;
+  if (b == nullptr) [[unlikely]] return alloc_slow(h, cls);
+  s->free = b->next;
+  s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return b;
+}
+
+SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
+  if (size <= kMaxClassSize) [[likely]] return pop_block(tls_heap, size_to_class(size));
+  return large_alloc(size, kMinAlignment, false);
+}
+
+SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  // No block starts on a segment boundary, so one test sends both nullptr and garbage aside.
+  if ((a & kSegmentMask) == 0) [[unlikely]] return free_null_or_invalid(p);
+  slab* s = slab_of(p);
+  if (s->owner.load(std::memory_order_relaxed) == tls_heap) [[likely]] {
+    auto* b = static_cast<free_block*>(p);
+    b->next = s->free;
+    s->free = b;
+    // Release: a trimmer that reads used == 0 must also see the list that made it so.
+    s->used.store(s->used.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    return;
+  }
+  free_slow(s, p);
+}
+
+// Bytes usable at p (p must be a live block).
+std::size_t block_usable_size(const void* p) noexcept;
+
+}  // namespace slabpool::detail

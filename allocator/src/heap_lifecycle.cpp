@@ -1,0 +1,145 @@
+#include "heap_lifecycle.hpp"
+
+#include <pthread.h>
+
+#include <mutex>
+#include <new>
+
+#include "os.hpp"
+
+namespace slabpool::detail {
+namespace {
+
+// Heap structs come from mapped chunks and are recycled through a free list; they are never
+// returned to the OS (a few KiB per thread that ever ran concurrently).
+constexpr std::size_t kHeapChunkBytes = 64 * 1024;
+
+struct heap_registry {
+  std::mutex lock;
+  heap* live = nullptr;
+  heap* recycled = nullptr;  // linked through next_live
+  char* chunk_next = nullptr;
+  char* chunk_end = nullptr;
+  // Slabs of exited threads, per class, linked through slab::next. Atomic heads so a refill can
+  // peek without the lock; changed only under it.
+  std::atomic<slab*> abandoned[kClassCount] = {};
+};
+constinit heap_registry g_registry;
+
+pthread_key_t g_exit_key;
+pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
+
+// Runs at thread exit, after the thread's C++ thread_local destructors. If a later destructor
+// allocates again, the slow path builds a fresh heap and sets the key, so pthread calls us again.
+void on_thread_exit(void* value) {
+  auto* h = static_cast<heap*>(value);
+  if (h != nullptr && h == tls_heap) {
+    tls_heap = &g_empty_heap;
+    heap_abandon(h);
+  }
+}
+
+void make_exit_key() { pthread_key_create(&g_exit_key, on_thread_exit); }
+
+heap* heap_struct_take() {
+  std::lock_guard guard(g_registry.lock);
+  heap* h = g_registry.recycled;
+  if (h != nullptr) {
+    g_registry.recycled = h->next_live;
+  } else {
+    constexpr std::size_t kStride = (sizeof(heap) + 63) & ~std::size_t{63};
+    if (g_registry.chunk_next == nullptr ||
+        static_cast<std::size_t>(g_registry.chunk_end - g_registry.chunk_next) < kStride) {
+      void* chunk = os::map_aligned(kHeapChunkBytes, os::page_size());
+      if (chunk == nullptr) return nullptr;
+      g_registry.chunk_next = static_cast<char*>(chunk);
+      g_registry.chunk_end = g_registry.chunk_next + kHeapChunkBytes;
+    }
+    h = reinterpret_cast<heap*>(g_registry.chunk_next);
+    g_registry.chunk_next += kStride;
+  }
+  new (h) heap();
+  h->live = true;
+  h->prev_live = nullptr;
+  h->next_live = g_registry.live;
+  if (h->next_live != nullptr) h->next_live->prev_live = h;
+  g_registry.live = h;
+  return h;
+}
+
+void heap_struct_recycle(heap* h) {
+  std::lock_guard guard(g_registry.lock);
+  if (h->prev_live != nullptr) h->prev_live->next_live = h->next_live;
+  else g_registry.live = h->next_live;
+  if (h->next_live != nullptr) h->next_live->prev_live = h->prev_live;
+  h->live = false;
+  h->next_live = g_registry.recycled;
+  g_registry.recycled = h;
+}
+
+// Moves blocks waiting on the remote list onto the local list (appending; exit path only).
+void collect_remote(slab* s) {
+  const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
+  free_block* head = remote_list::head(word);
+  if (head == nullptr) return;
+  free_block* tail = head;
+  while (tail->next != nullptr) tail = tail->next;
+  tail->next = s->free;
+  s->free = head;
+  s->used.store(s->used.load(std::memory_order_relaxed) - remote_list::count(word),
+                std::memory_order_relaxed);
+}
+
+}  // namespace
+
+heap* thread_heap_create() noexcept {
+  pthread_once(&g_exit_key_once, make_exit_key);
+  heap* h = heap_struct_take();
+  if (h == nullptr) return nullptr;
+  tls_heap = h;
+  pthread_setspecific(g_exit_key, h);
+  return h;
+}
+
+void heap_abandon(heap* h) noexcept {
+  {
+    std::lock_guard heap_guard(h->lock);
+    for (unsigned cls = 0; cls < kClassCount; ++cls) {
+      heap_bin& bin = h->bins[cls];
+      slab* s = bin.ring;
+      for (std::uint32_t i = 0; i < bin.slabs; ++i) {
+        slab* next = s->next;
+        s->in_bin = 0;
+        collect_remote(s);
+        if (s->used.load(std::memory_order_relaxed) == 0) {
+          release_span(s);
+        } else {
+          // Other threads may still free into it: their pushes land on `remote`, whoever owns it.
+          s->owner.store(nullptr, std::memory_order_release);
+          std::lock_guard guard(g_registry.lock);
+          s->next = g_registry.abandoned[cls].load(std::memory_order_relaxed);
+          s->prev = nullptr;
+          s->in_bin = 1;
+          g_registry.abandoned[cls].store(s, std::memory_order_relaxed);
+        }
+        s = next;
+      }
+      bin = heap_bin{};
+      h->current[cls] = &g_empty_slab;
+    }
+  }
+  heap_struct_recycle(h);
+}
+
+slab* adopt_abandoned(unsigned cls, heap* h) noexcept {
+  if (g_registry.abandoned[cls].load(std::memory_order_relaxed) == nullptr) return nullptr;
+  std::lock_guard guard(g_registry.lock);
+  slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed);
+  if (s == nullptr) return nullptr;
+  g_registry.abandoned[cls].store(s->next, std::memory_order_relaxed);
+  s->in_bin = 0;
+  s->owner.store(h, std::memory_order_release);
+  return s;
+}
+
+}  // namespace slabpool::detail

@@ -1,0 +1,112 @@
+// Segments, slabs and the process-wide segment map.
+//
+// A segment is a kSegmentSize mapping aligned to its size. Unit 0 holds this header; units 1..63
+// are handed out as runs ("spans"): a slab of one size class, or one large block. Huge blocks get a
+// segment of their own, bigger than kSegmentSize, whose header has the same layout.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "config.hpp"
+
+namespace slabpool::detail {
+
+struct heap;
+
+struct free_block {
+  free_block* next;
+};
+
+enum class slab_kind : std::uint8_t { unused, small, large, huge };
+
+// Blocks freed by threads other than the owner are pushed onto `remote` with one CAS. The word
+// packs the list head (low kAddressBits) and the number of blocks on it (high bits), so the owner
+// takes the whole list and its length with one exchange, and a trimmer can tell from one load
+// whether every block still counted in `used` is in fact waiting on that list.
+struct remote_list {
+  static constexpr unsigned kCountShift = kAddressBits;
+  static constexpr std::uintptr_t kHeadMask = (std::uintptr_t{1} << kCountShift) - 1;
+  static free_block* head(std::uintptr_t word) {
+    return reinterpret_cast<free_block*>(word & kHeadMask);
+  }
+  static std::uint32_t count(std::uintptr_t word) {
+    return static_cast<std::uint32_t>(word >> kCountShift);
+  }
+};
+
+struct slab {
+  // --- read or written by the fast paths ---
+  free_block* free = nullptr;          // owner-only list the fast path pops and pushes
+  std::atomic<heap*> owner = nullptr;  // owning heap; nullptr for large blocks and abandoned slabs
+  // Blocks handed out and not yet back on `free`. Only the owner writes it (a plain load and store,
+  // never an RMW); trimmers read it to find empty slabs.
+  std::atomic<std::uint32_t> used = 0;
+  std::uint32_t block_size = 0;
+  // --- slow paths only ---
+  std::atomic<std::uintptr_t> remote = 0;
+  char* area = nullptr;          // first byte of the span
+  std::uint32_t capacity = 0;    // blocks that fit in the span
+  std::uint32_t carved = 0;      // blocks ever linked into `free`; the rest is untouched memory
+  std::uint16_t units = 0;       // span length
+  std::uint8_t class_index = 0;
+  slab_kind kind = slab_kind::unused;
+  std::uint8_t in_bin = 0;       // linked in a heap bin or the abandoned list
+  slab* next = nullptr;          // links in a heap bin, the abandoned list
+  slab* prev = nullptr;
+  std::uint64_t empty_since_ms = 0;  // when a trimmer first saw it empty (0: not empty)
+};
+
+struct segment {
+  // unit -> span head, so free(p) finds its slab with one load. Entries of free units are stale.
+  slab* unit_slab[kUnitsPerSegment] = {};
+  std::uint64_t used_units = 1;   // bit i: unit i is in a span (unit 0 is this header)
+  std::uint64_t dirty_units = 0;  // bit i: unit i may hold resident pages
+  std::uint64_t unit_freed_ms[kUnitsPerSegment] = {};  // when each free dirty unit was released
+  std::size_t mapped_size = kSegmentSize;
+  bool huge = false;
+  segment* next = nullptr;  // pool list of segments with free units
+  segment* prev = nullptr;
+  bool in_pool_list = false;
+  slab slabs[kUnitsPerSegment];
+};
+
+// Bytes at the start of every segment reserved for the header.
+inline constexpr std::size_t kSegmentHeaderBytes = (sizeof(segment) + 4095) & ~std::size_t{4095};
+static_assert(kSegmentHeaderBytes <= kUnitSize, "the header must fit in unit 0");
+
+inline segment* segment_of(const void* p) {
+  return reinterpret_cast<segment*>(reinterpret_cast<std::uintptr_t>(p) & ~kSegmentMask);
+}
+inline slab* slab_of(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  return segment_of(p)->unit_slab[(a & kSegmentMask) >> kUnitShift];
+}
+
+// --- the segment map: "is this address inside one of our segments?" -------------------------
+// One bit per possible segment-sized chunk of the address space (4 MiB of zero pages, touched only
+// where we map). Huge segments set the bit of every chunk they cover.
+bool segment_map_contains(const void* p) noexcept;
+
+// --- the segment pool: spans of units for slabs and large blocks ------------------------------
+struct span_request {
+  unsigned units;        // run length, 1..kMaxLargeUnits
+  unsigned align_units;  // the run's first unit index is a multiple of this (power of two)
+};
+// Takes a run of free units from a segment (mapping a new one when none fits) and returns its head
+// slab with `area` and `units` set, or nullptr when the OS refuses memory. `*zeroed` tells whether
+// every byte of the span is known to be zero.
+slab* acquire_span(span_request request, bool* zeroed) noexcept;
+// Returns a span to its segment. Its memory stays resident until trimmed.
+void release_span(slab* span) noexcept;
+
+// A mapping of its own for one block of `size` bytes at `alignment`; returns the head slab (kind
+// huge) or nullptr.
+slab* acquire_huge(std::size_t size, std::size_t alignment) noexcept;
+void release_huge(slab* span) noexcept;
+
+// Bytes currently mapped from the OS for segments (all kinds).
+std::size_t segment_bytes_mapped() noexcept;
+
+}  // namespace slabpool::detail
