@@ -66,18 +66,26 @@ SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, boo
 void large_free(slab* s) noexcept;
 
 // --- fast paths ----------------------------------------------------------------------------------
-SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, unsigned cls) noexcept {
+SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls) noexcept {
   slab* s = h->current[cls];
   free_block* b = s->free;
-  if (b == nullptr) [[unlikely]] return alloc_slow(h, cls);
+  if (b == nullptr) [[unlikely]] return alloc_slow(h, static_cast<unsigned>(cls));
   s->free = b->next;
   s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return b;
 }
 
 SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
-  if (size <= kMaxClassSize) [[likely]] return pop_block(tls_heap, size_to_class(size));
-  return large_alloc(size, kMinAlignment, false);
+  // Most requests are small: test the table range first so they take one compare and one load.
+  std::size_t cls;
+  if (size <= kTableLookupMax) [[likely]] {
+    cls = kSmallClassTable[(size + 15) >> 4];
+  } else if (size <= kMaxClassSize) {
+    cls = class_of_geometric(size);
+  } else {
+    return large_alloc(size, kMinAlignment, false);
+  }
+  return pop_block(tls_heap, cls);
 }
 
 SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
