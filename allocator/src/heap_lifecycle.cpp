@@ -5,6 +5,7 @@
 #include <mutex>
 #include <new>
 
+#include "fork.hpp"
 #include "os.hpp"
 
 namespace slabpool::detail {
@@ -14,8 +15,9 @@ namespace {
 // returned to the OS (a few KiB per thread that ever ran concurrently).
 constexpr std::size_t kHeapChunkBytes = 64 * 1024;
 
+// Lock order, everywhere: registry.lock -> heap::lock -> abandoned_lock -> segment pool lock.
 struct heap_registry {
-  std::mutex lock;
+  std::mutex lock;  // the live list, the recycled list and the chunk
   heap* live = nullptr;
   heap* recycled = nullptr;  // linked through next_live
   char* chunk_next = nullptr;
@@ -23,6 +25,7 @@ struct heap_registry {
   // Slabs of exited threads, per class, linked through slab::next. Atomic heads so a refill can
   // peek without the lock; changed only under it.
   std::atomic<slab*> abandoned[kClassCount] = {};
+  std::mutex abandoned_lock;
 };
 constinit heap_registry g_registry;
 
@@ -39,7 +42,10 @@ void on_thread_exit(void* value) {
   }
 }
 
-void make_exit_key() { pthread_key_create(&g_exit_key, on_thread_exit); }
+void make_exit_key() {
+  pthread_key_create(&g_exit_key, on_thread_exit);
+  install_fork_handlers();
+}
 
 heap* heap_struct_take() {
   std::lock_guard guard(g_registry.lock);
@@ -116,7 +122,7 @@ void heap_abandon(heap* h) noexcept {
         } else {
           // Other threads may still free into it: their pushes land on `remote`, whoever owns it.
           s->owner.store(nullptr, std::memory_order_release);
-          std::lock_guard guard(g_registry.lock);
+          std::lock_guard guard(g_registry.abandoned_lock);
           s->next = g_registry.abandoned[cls].load(std::memory_order_relaxed);
           s->prev = nullptr;
           s->in_bin = 1;
@@ -133,13 +139,46 @@ void heap_abandon(heap* h) noexcept {
 
 slab* adopt_abandoned(unsigned cls, heap* h) noexcept {
   if (g_registry.abandoned[cls].load(std::memory_order_relaxed) == nullptr) return nullptr;
-  std::lock_guard guard(g_registry.lock);
+  std::lock_guard guard(g_registry.abandoned_lock);
   slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed);
   if (s == nullptr) return nullptr;
   g_registry.abandoned[cls].store(s->next, std::memory_order_relaxed);
   s->in_bin = 0;
   s->owner.store(h, std::memory_order_release);
   return s;
+}
+
+}  // namespace slabpool::detail
+
+namespace slabpool::detail {
+
+void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept {
+  std::lock_guard guard(g_registry.lock);
+  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) fn(h, context);
+}
+
+void heap_registry_lock_for_fork() noexcept {
+  g_registry.lock.lock();
+  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.lock();
+  g_registry.abandoned_lock.lock();
+}
+
+void heap_registry_unlock_after_fork(bool in_child) noexcept {
+  g_registry.abandoned_lock.unlock();
+  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.unlock();
+  if (!in_child) {
+    g_registry.lock.unlock();
+    return;
+  }
+  // Only the forking thread exists in the child: hand every other heap's slabs over for adoption
+  // so the child can reuse their free memory.
+  heap* h = g_registry.live;
+  g_registry.lock.unlock();
+  while (h != nullptr) {
+    heap* next = h->next_live;
+    if (h != tls_heap) heap_abandon(h);
+    h = next;
+  }
 }
 
 }  // namespace slabpool::detail

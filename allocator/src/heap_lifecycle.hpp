@@ -16,4 +16,13 @@ void heap_abandon(heap* h) noexcept;
 // Pops an abandoned slab of class `cls` and makes `h` its owner; nullptr when there is none.
 slab* adopt_abandoned(unsigned cls, heap* h) noexcept;
 
+// Calls fn(h, context) for each live heap while holding the registry lock (fn must not create or
+// destroy heaps; it may take h->lock).
+void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept;
+
+// fork(): take every registry and heap lock before, release them after; in the child, heaps of
+// threads that do not exist there are abandoned.
+void heap_registry_lock_for_fork() noexcept;
+void heap_registry_unlock_after_fork(bool in_child) noexcept;
+
 }  // namespace slabpool::detail

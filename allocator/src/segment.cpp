@@ -152,6 +152,9 @@ void release_huge(slab* span) noexcept {
   os::unmap(seg, total);
 }
 
+void segment_pool_lock_for_fork() noexcept { g_pool.lock.lock(); }
+void segment_pool_unlock_after_fork() noexcept { g_pool.lock.unlock(); }
+
 std::size_t segment_bytes_mapped() noexcept {
   return g_pool.mapped_bytes.load(std::memory_order_relaxed);
 }

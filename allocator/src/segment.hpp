@@ -106,6 +106,10 @@ void release_span(slab* span) noexcept;
 slab* acquire_huge(std::size_t size, std::size_t alignment) noexcept;
 void release_huge(slab* span) noexcept;
 
+// fork(): hold the pool lock across the fork so the child never sees it half-updated.
+void segment_pool_lock_for_fork() noexcept;
+void segment_pool_unlock_after_fork() noexcept;
+
 // Bytes currently mapped from the OS for segments (all kinds).
 std::size_t segment_bytes_mapped() noexcept;
 
