@@ -1,68 +1,9 @@
 // The public C and C++ entry points: argument checks and errno, then the heap's fast paths.
-#include <cerrno>
-#include <cstring>
 #include <new>
 
-#include "heap.hpp"
+#include "api_internal.hpp"
 #include "slabpool/slabpool.h"
 #include "slabpool/slabpool.hpp"
-
-namespace slabpool::detail {
-namespace {
-
-constexpr bool is_power_of_two(std::size_t x) { return x != 0 && (x & (x - 1)) == 0; }
-
-// Smallest class at or above `size` whose blocks all fall on `alignment` (<= kUnitSize): slabs
-// start on unit boundaries, so a block size that is a multiple of the alignment suffices. The
-// power-of-two class at or above max(size, alignment) always qualifies.
-unsigned aligned_class(std::size_t size, std::size_t alignment) {
-  unsigned cls = size_to_class(size > alignment ? size : alignment);
-  while (class_size(cls) % alignment != 0) ++cls;
-  return cls;
-}
-
-void* aligned_malloc(std::size_t alignment, std::size_t size) noexcept {
-  if (!is_power_of_two(alignment) || alignment > kMaxAlignment) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  if (alignment <= kMinAlignment) return heap_malloc(size);
-  if (alignment <= kUnitSize && size <= kMaxClassSize && alignment <= kMaxClassSize) {
-    return pop_block(tls_heap, aligned_class(size, alignment));
-  }
-  return large_alloc(size, alignment, false);
-}
-
-void* zeroed_malloc(std::size_t n, std::size_t size) noexcept {
-  std::size_t bytes;
-  if (__builtin_mul_overflow(n, size, &bytes)) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  if (bytes > kMaxClassSize) return large_alloc(bytes, kMinAlignment, true);
-  void* p = heap_malloc(bytes);
-  if (p != nullptr) std::memset(p, 0, bytes);
-  return p;
-}
-
-void* resize(void* p, std::size_t size) noexcept {
-  if (p == nullptr) return heap_malloc(size);
-  if (size == 0) {  // glibc's behaviour: free and return null
-    heap_free(p);
-    return nullptr;
-  }
-  const std::size_t usable = block_usable_size(p);
-  // Stay in place while the block fits and would not waste more than half of itself.
-  if (size <= usable && size >= usable / 2) return p;
-  void* q = heap_malloc(size);
-  if (q == nullptr) return nullptr;
-  std::memcpy(q, p, size < usable ? size : usable);
-  heap_free(p);
-  return q;
-}
-
-}  // namespace
-}  // namespace slabpool::detail
 
 using namespace slabpool::detail;
 

@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <mutex>
 
+#include "bin.hpp"
 #include "heap_lifecycle.hpp"
 #include "report.hpp"
+#include "trim.hpp"
 
 namespace slabpool::detail {
 
@@ -21,20 +23,6 @@ constexpr std::size_t kCarveBytes = 16 * 1024;
 // Slabs of a bin examined per refill before taking a new one; bounds the slow path while still
 // visiting every slab of a long bin within a few refills.
 constexpr unsigned kScanLimit = 8;
-
-void bin_link(heap_bin& bin, slab* s) {
-  if (bin.ring == nullptr) {
-    s->next = s->prev = s;
-    bin.ring = s;
-  } else {
-    s->next = bin.ring;
-    s->prev = bin.ring->prev;
-    s->prev->next = s;
-    bin.ring->prev = s;
-  }
-  ++bin.slabs;
-  s->in_bin = 1;
-}
 
 // Takes the blocks other threads freed into `s`, or links a batch of never-used blocks.
 // Precondition: s->free is empty. Returns whether s->free is now non-empty.
@@ -75,7 +63,7 @@ slab* new_slab(heap* h, unsigned cls) {
   s->remote.store(0, std::memory_order_relaxed);
   s->class_index = static_cast<std::uint8_t>(cls);
   s->kind = slab_kind::small;
-  s->empty_since_ms = 0;
+  s->seen_empty = false;
   s->owner.store(h, std::memory_order_release);
   return s;
 }
@@ -121,6 +109,7 @@ void* alloc_slow(heap* h, unsigned cls) noexcept {
       return nullptr;
     }
   }
+  trim_on_slow_path();
   slab* s;
   {
     std::lock_guard guard(h->lock);

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <new>
 
+#include "clock.hpp"
 #include "fork.hpp"
 #include "os.hpp"
 
@@ -118,7 +119,7 @@ void heap_abandon(heap* h) noexcept {
         s->in_bin = 0;
         collect_remote(s);
         if (s->used.load(std::memory_order_relaxed) == 0) {
-          release_span(s);
+          release_span(s, trim_clock_ms());
         } else {
           // Other threads may still free into it: their pushes land on `remote`, whoever owns it.
           s->owner.store(nullptr, std::memory_order_release);
@@ -155,6 +156,30 @@ namespace slabpool::detail {
 void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept {
   std::lock_guard guard(g_registry.lock);
   for (heap* h = g_registry.live; h != nullptr; h = h->next_live) fn(h, context);
+}
+
+bool abandoned_release_empty(std::uint64_t now_ms) noexcept {
+  bool remaining = false;
+  std::lock_guard guard(g_registry.abandoned_lock);
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    slab* previous = nullptr;
+    slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed);
+    while (s != nullptr) {
+      slab* next = s->next;
+      const std::uint32_t used = s->used.load(std::memory_order_acquire);
+      if (used == remote_list::count(s->remote.load(std::memory_order_acquire))) {
+        if (previous == nullptr) g_registry.abandoned[cls].store(next, std::memory_order_relaxed);
+        else previous->next = next;
+        s->in_bin = 0;
+        release_span(s, now_ms);
+      } else {
+        remaining = true;
+        previous = s;
+      }
+      s = next;
+    }
+  }
+  return remaining;
 }
 
 void heap_registry_lock_for_fork() noexcept {

@@ -16,6 +16,10 @@ void heap_abandon(heap* h) noexcept;
 // Pops an abandoned slab of class `cls` and makes `h` its owner; nullptr when there is none.
 slab* adopt_abandoned(unsigned cls, heap* h) noexcept;
 
+// Releases abandoned slabs whose blocks have all been freed; returns whether any abandoned slab
+// (still in use) remains.
+bool abandoned_release_empty(std::uint64_t now_ms) noexcept;
+
 // Calls fn(h, context) for each live heap while holding the registry lock (fn must not create or
 // destroy heaps; it may take h->lock).
 void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept;

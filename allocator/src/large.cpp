@@ -4,11 +4,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "clock.hpp"
 #include "heap.hpp"
+#include "trim.hpp"
 
 namespace slabpool::detail {
 
 void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
+  trim_on_slow_path();
   if (size > (std::size_t{1} << kAddressBits)) {
     errno = ENOMEM;
     return nullptr;
@@ -24,21 +27,28 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
     }
     s->block_size = static_cast<std::uint32_t>(units << kUnitShift);
     s->kind = slab_kind::large;
+    segment_pool_note_large(s->block_size, true);
     if (zero && !zeroed) std::memset(s->area, 0, size);
     return s->area;
   }
-  slab* s = acquire_huge(size, alignment);
+  bool zeroed = false;
+  slab* s = acquire_huge(size, alignment, &zeroed);
   if (s == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
-  return s->area;  // a fresh mapping is zero-filled
+  segment_pool_note_large(segment_of(s->area)->mapped_size, true);
+  if (zero && !zeroed) std::memset(s->area, 0, size);
+  return s->area;
 }
 
 void large_free(slab* s) noexcept {
+  trim_on_slow_path();
   if (s->kind == slab_kind::large) {
-    release_span(s);
+    segment_pool_note_large(s->block_size, false);
+    release_span(s, trim_clock_ms());
   } else {
+    segment_pool_note_large(segment_of(s->area)->mapped_size, false);
     release_huge(s);
   }
 }

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <new>
 
+#include "clock.hpp"
+#include "options.hpp"
 #include "os.hpp"
 
 namespace slabpool::detail {
@@ -25,12 +27,34 @@ void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
 }
 
 // --- pool --------------------------------------------------------------------------------------
+constexpr unsigned kHugeCacheSlots = 8;
+
+struct huge_cache_entry {
+  segment* seg;
+  std::uint64_t freed_ms;
+};
+
+// Counters are atomics so readers (stats) need no lock.
 struct segment_pool {
   std::mutex lock;
   segment* with_free_units = nullptr;  // regular segments that have at least one free unit
-  std::atomic<std::size_t> mapped_bytes = 0;
+  huge_cache_entry huge_cache[kHugeCacheSlots] = {};
+  unsigned huge_cached = 0;
+  std::atomic<std::size_t> mapped = 0;
+  std::atomic<std::size_t> resident = 0;
+  std::atomic<std::size_t> free_resident = 0;
+  std::atomic<std::size_t> large_live = 0;
+  std::atomic<std::size_t> returned = 0;
+  std::atomic<std::size_t> segments = 0;
 };
 constinit segment_pool g_pool;
+
+void add(std::atomic<std::size_t>& counter, std::size_t bytes) {
+  counter.fetch_add(bytes, std::memory_order_relaxed);
+}
+void sub(std::atomic<std::size_t>& counter, std::size_t bytes) {
+  counter.fetch_sub(bytes, std::memory_order_relaxed);
+}
 
 void pool_link(segment* seg) {
   seg->prev = nullptr;
@@ -46,6 +70,16 @@ void pool_unlink(segment* seg) {
   if (seg->next) seg->next->prev = seg->prev;
   seg->next = seg->prev = nullptr;
   seg->in_pool_list = false;
+}
+
+// Marks units used or free, keeping "has a free unit" list membership right.
+void mark_used(segment* seg, std::uint64_t mask) {
+  seg->used_units |= mask;
+  if (seg->used_units == ~std::uint64_t{0} && seg->in_pool_list) pool_unlink(seg);
+}
+void mark_free(segment* seg, std::uint64_t mask) {
+  seg->used_units &= ~mask;
+  if (!seg->in_pool_list) pool_link(seg);
 }
 
 constexpr std::uint64_t run_mask(unsigned first, unsigned units) {
@@ -72,22 +106,63 @@ segment* map_segment() {
   if (memory == nullptr) return nullptr;
   auto* seg = new (memory) segment();
   segment_map_set(reinterpret_cast<std::uintptr_t>(memory), kSegmentSize, true);
-  g_pool.mapped_bytes.fetch_add(kSegmentSize, std::memory_order_relaxed);
+  add(g_pool.mapped, kSegmentSize);
+  add(g_pool.resident, kSegmentHeaderBytes);
+  add(g_pool.segments, 1);
   return seg;
+}
+
+void unmap_segment(segment* seg, std::size_t resident_bytes) {
+  const std::size_t size = seg->mapped_size;
+  segment_map_set(reinterpret_cast<std::uintptr_t>(seg), size, false);
+  sub(g_pool.mapped, size);
+  sub(g_pool.resident, resident_bytes);
+  sub(g_pool.segments, 1);
+  add(g_pool.returned, resident_bytes);
+  os::unmap(seg, size);
 }
 
 slab* carve_span(segment* seg, unsigned first, unsigned units, bool* zeroed) {
   const std::uint64_t mask = run_mask(first, units);
-  *zeroed = (seg->dirty_units & mask) == 0;
-  seg->used_units |= mask;
+  const std::uint64_t was_dirty = seg->dirty_units & mask;
+  *zeroed = was_dirty == 0;
+  sub(g_pool.free_resident, static_cast<std::size_t>(std::popcount(was_dirty)) << kUnitShift);
+  add(g_pool.resident, static_cast<std::size_t>(std::popcount(mask & ~was_dirty)) << kUnitShift);
   seg->dirty_units |= mask;
+  mark_used(seg, mask);
   slab* span = &seg->slabs[first];
   span->area = reinterpret_cast<char*>(seg) + (std::size_t{first} << kUnitShift);
   span->units = static_cast<std::uint16_t>(units);
   for (unsigned u = first; u < first + units; ++u) seg->unit_slab[u] = span;
-  if (seg->used_units == ~std::uint64_t{0}) pool_unlink(seg);
   return span;
 }
+
+std::size_t huge_total_size(std::size_t size, std::size_t alignment) {
+  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+  // Whole chunks, so no foreign mapping can share a chunk the segment map calls ours.
+  return (offset + size + kSegmentMask) & ~kSegmentMask;
+}
+
+slab* init_huge(void* memory, std::size_t total, std::size_t alignment) {
+  auto* seg = new (memory) segment();
+  seg->huge = true;
+  seg->mapped_size = total;
+  slab* span = &seg->slabs[0];
+  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+  span->area = static_cast<char*>(memory) + offset;
+  span->kind = slab_kind::huge;
+  span->block_size = 0;  // huge blocks report their size through the mapping
+  for (slab*& entry : seg->unit_slab) entry = span;
+  return span;
+}
+
+// A run of units chosen for decommit, reserved (marked used) while the lock is dropped so nobody
+// carves it during the madvise.
+struct decommit_run {
+  segment* seg;
+  unsigned first;
+  unsigned units;
+};
 
 }  // namespace
 
@@ -111,52 +186,199 @@ slab* acquire_span(span_request request, bool* zeroed) noexcept {
   return carve_span(seg, request.align_units, request.units, zeroed);
 }
 
-void release_span(slab* span) noexcept {
+void release_span(slab* span, std::uint64_t idle_since_ms) noexcept {
   segment* seg = segment_of(span->area);
   const unsigned first = static_cast<unsigned>(span - seg->slabs);
   const unsigned units = span->units;
   span->kind = slab_kind::unused;
   span->owner.store(nullptr, std::memory_order_relaxed);
   std::lock_guard guard(g_pool.lock);
-  const std::uint64_t now = os::now_ms();
-  for (unsigned u = first; u < first + units; ++u) seg->unit_freed_ms[u] = now;
-  seg->used_units &= ~run_mask(first, units);
-  if (!seg->in_pool_list) pool_link(seg);
+  for (unsigned u = first; u < first + units; ++u) seg->unit_freed_ms[u] = idle_since_ms;
+  add(g_pool.free_resident, std::size_t{units} << kUnitShift);
+  mark_free(seg, run_mask(first, units));
 }
 
-slab* acquire_huge(std::size_t size, std::size_t alignment) noexcept {
-  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexcept {
   if (size > (std::size_t{1} << kAddressBits)) return nullptr;
-  // Whole chunks, so no foreign mapping can share a chunk the segment map calls ours.
-  const std::size_t total = (offset + size + kSegmentMask) & ~kSegmentMask;
+  const std::size_t total = huge_total_size(size, alignment);
+  {
+    std::lock_guard guard(g_pool.lock);
+    // Reuse a cached mapping of exactly this many chunks: no syscall, memory already resident.
+    for (unsigned i = 0; i < g_pool.huge_cached; ++i) {
+      segment* seg = g_pool.huge_cache[i].seg;
+      if (seg->mapped_size != total) continue;
+      g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
+      sub(g_pool.free_resident, total);
+      *zeroed = false;
+      return init_huge(seg, total, alignment);
+    }
+  }
   void* memory = os::map_aligned(total, kSegmentSize);
   if (memory == nullptr) return nullptr;
-  auto* seg = new (memory) segment();
-  seg->huge = true;
-  seg->mapped_size = total;
-  slab* span = &seg->slabs[0];
-  span->area = static_cast<char*>(memory) + offset;
-  span->kind = slab_kind::huge;
-  span->block_size = 0;  // huge blocks report their size through the mapping
-  for (slab*& entry : seg->unit_slab) entry = span;
+  *zeroed = true;
+  slab* span = init_huge(memory, total, alignment);
   segment_map_set(reinterpret_cast<std::uintptr_t>(memory), total, true);
-  g_pool.mapped_bytes.fetch_add(total, std::memory_order_relaxed);
+  std::lock_guard guard(g_pool.lock);
+  add(g_pool.mapped, total);
+  add(g_pool.resident, total);
+  add(g_pool.segments, 1);
   return span;
 }
 
 void release_huge(slab* span) noexcept {
   segment* seg = segment_of(span->area);
   const std::size_t total = seg->mapped_size;
-  segment_map_set(reinterpret_cast<std::uintptr_t>(seg), total, false);
-  g_pool.mapped_bytes.fetch_sub(total, std::memory_order_relaxed);
-  os::unmap(seg, total);
+  span->kind = slab_kind::unused;
+  {
+    std::lock_guard guard(g_pool.lock);
+    const auto budget = static_cast<std::size_t>(option(SP_OPTION_CACHE_BYTES));
+    if (g_pool.huge_cached < kHugeCacheSlots &&
+        g_pool.free_resident.load(std::memory_order_relaxed) + total <= budget) {
+      g_pool.huge_cache[g_pool.huge_cached++] = {seg, trim_clock_ms()};
+      add(g_pool.free_resident, total);
+      return;
+    }
+  }
+  unmap_segment(seg, total);
+}
+
+std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
+                               bool* pending) noexcept {
+  auto idle = [&](std::uint64_t since) { return force || now_ms - since >= delay_ms; };
+  constexpr unsigned kBatch = 64;
+  std::size_t returned = 0;
+  *pending = false;
+  for (;;) {
+    decommit_run runs[kBatch];
+    unsigned run_count = 0;
+    segment* to_unmap[kBatch];
+    unsigned unmap_count = 0;
+    std::size_t unmap_resident[kBatch];
+    huge_cache_entry huge_out[kHugeCacheSlots];
+    unsigned huge_out_count = 0;
+    bool more = false;
+    {
+      std::lock_guard guard(g_pool.lock);
+      const auto budget = static_cast<std::size_t>(option(SP_OPTION_CACHE_BYTES));
+      std::size_t excess = 0;
+      const std::size_t free_resident = g_pool.free_resident.load(std::memory_order_relaxed);
+      if (free_resident > budget) excess = free_resident - budget;
+
+      for (unsigned i = 0; i < g_pool.huge_cached;) {
+        if (idle(g_pool.huge_cache[i].freed_ms) || excess > 0) {
+          const std::size_t size = g_pool.huge_cache[i].seg->mapped_size;
+          excess = excess > size ? excess - size : 0;
+          sub(g_pool.free_resident, size);
+          huge_out[huge_out_count++] = g_pool.huge_cache[i];
+          g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
+        } else {
+          *pending = true;
+          ++i;
+        }
+      }
+      for (segment* seg = g_pool.with_free_units; seg != nullptr;) {
+        segment* next = seg->next;
+        const std::uint64_t free_dirty = ~seg->used_units & seg->dirty_units;
+        if (seg->used_units == 1) {  // empty: the whole mapping can go
+          bool all_idle = true;
+          for (unsigned u = 1; u < kUnitsPerSegment && all_idle; ++u) {
+            all_idle = ((free_dirty >> u) & 1) == 0 || idle(seg->unit_freed_ms[u]);
+          }
+          if (all_idle || excess > 0) {
+            if (unmap_count == kBatch) {
+              more = true;
+              break;
+            }
+            const std::size_t dirty_bytes =
+                static_cast<std::size_t>(std::popcount(free_dirty)) << kUnitShift;
+            excess = excess > dirty_bytes ? excess - dirty_bytes : 0;
+            sub(g_pool.free_resident, dirty_bytes);
+            pool_unlink(seg);
+            unmap_resident[unmap_count] = dirty_bytes + kSegmentHeaderBytes;
+            to_unmap[unmap_count++] = seg;
+            seg = next;
+            continue;
+          }
+        }
+        // Decommit maximal runs of free dirty units that are idle (or over budget).
+        for (unsigned u = 1; u < kUnitsPerSegment;) {
+          if (((free_dirty >> u) & 1) == 0) {
+            ++u;
+            continue;
+          }
+          if (!idle(seg->unit_freed_ms[u]) && excess == 0) {
+            *pending = true;
+            ++u;
+            continue;
+          }
+          unsigned end = u + 1;
+          while (end < kUnitsPerSegment && ((free_dirty >> end) & 1) &&
+                 (idle(seg->unit_freed_ms[end]) || excess > 0)) {
+            ++end;
+          }
+          if (run_count == kBatch) {
+            more = true;
+            break;
+          }
+          const std::uint64_t mask = run_mask(u, end - u);
+          const std::size_t bytes = std::size_t{end - u} << kUnitShift;
+          excess = excess > bytes ? excess - bytes : 0;
+          seg->dirty_units &= ~mask;
+          mark_used(seg, mask);  // reserved while the lock is dropped
+          sub(g_pool.free_resident, bytes);
+          runs[run_count++] = {seg, u, end - u};
+          u = end;
+        }
+        if (more) break;
+        seg = next;
+      }
+    }
+    for (unsigned i = 0; i < run_count; ++i) {
+      const std::size_t bytes = std::size_t{runs[i].units} << kUnitShift;
+      os::decommit(reinterpret_cast<char*>(runs[i].seg) + (std::size_t{runs[i].first} << kUnitShift),
+                   bytes);
+      returned += bytes;
+    }
+    for (unsigned i = 0; i < unmap_count; ++i) {
+      returned += unmap_resident[i];
+      unmap_segment(to_unmap[i], unmap_resident[i]);
+    }
+    for (unsigned i = 0; i < huge_out_count; ++i) {
+      returned += huge_out[i].seg->mapped_size;
+      unmap_segment(huge_out[i].seg, huge_out[i].seg->mapped_size);
+    }
+    if (run_count > 0) {
+      std::lock_guard guard(g_pool.lock);
+      for (unsigned i = 0; i < run_count; ++i) {
+        mark_free(runs[i].seg, run_mask(runs[i].first, runs[i].units));
+      }
+      std::size_t bytes = 0;
+      for (unsigned i = 0; i < run_count; ++i) bytes += std::size_t{runs[i].units} << kUnitShift;
+      sub(g_pool.resident, bytes);
+      add(g_pool.returned, bytes);
+    }
+    if (!more) break;
+  }
+  return returned;
+}
+
+void segment_pool_note_large(std::size_t bytes, bool live) noexcept {
+  if (live) add(g_pool.large_live, bytes);
+  else sub(g_pool.large_live, bytes);
 }
 
 void segment_pool_lock_for_fork() noexcept { g_pool.lock.lock(); }
 void segment_pool_unlock_after_fork() noexcept { g_pool.lock.unlock(); }
 
-std::size_t segment_bytes_mapped() noexcept {
-  return g_pool.mapped_bytes.load(std::memory_order_relaxed);
+std::size_t segment_bytes_mapped() noexcept { return g_pool.mapped.load(std::memory_order_relaxed); }
+
+segment_pool_counters segment_pool_read() noexcept {
+  return {g_pool.mapped.load(std::memory_order_relaxed),
+          g_pool.resident.load(std::memory_order_relaxed),
+          g_pool.free_resident.load(std::memory_order_relaxed),
+          g_pool.large_live.load(std::memory_order_relaxed),
+          g_pool.returned.load(std::memory_order_relaxed),
+          g_pool.segments.load(std::memory_order_relaxed)};
 }
 
 }  // namespace slabpool::detail

@@ -55,7 +55,8 @@ struct slab {
   std::uint8_t in_bin = 0;       // linked in a heap bin or the abandoned list
   slab* next = nullptr;          // links in a heap bin, the abandoned list
   slab* prev = nullptr;
-  std::uint64_t empty_since_ms = 0;  // when a trimmer first saw it empty (0: not empty)
+  std::uint64_t empty_since_ms = 0;  // when a trim pass first saw it empty
+  bool seen_empty = false;           // empty_since_ms is valid
 };
 
 struct segment {
@@ -98,13 +99,34 @@ struct span_request {
 // slab with `area` and `units` set, or nullptr when the OS refuses memory. `*zeroed` tells whether
 // every byte of the span is known to be zero.
 slab* acquire_span(span_request request, bool* zeroed) noexcept;
-// Returns a span to its segment. Its memory stays resident until trimmed.
-void release_span(slab* span) noexcept;
+// Returns a span to its segment. Its memory stays resident until a decay pass finds it idle for
+// longer than the delay, counting from `idle_since_ms`.
+void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
 
-// A mapping of its own for one block of `size` bytes at `alignment`; returns the head slab (kind
-// huge) or nullptr.
-slab* acquire_huge(std::size_t size, std::size_t alignment) noexcept;
+// A mapping of its own for one block of `size` bytes at `alignment` (a cached one when it fits);
+// returns the head slab (kind huge) or nullptr. `*zeroed` as for acquire_span.
+slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexcept;
+// Keeps the mapping in a small cache (bounded in count and bytes) or unmaps it.
 void release_huge(slab* span) noexcept;
+
+// One decay pass over the pool: decommits free units idle for `delay_ms` (all of them when
+// `force`), unmaps empty segments and cached huge mappings likewise, and, above the SLABPOOL_CACHE
+// budget, the excess regardless of age. Returns the bytes given back; sets *pending when free
+// resident memory remains for a later pass.
+std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
+                               bool* pending) noexcept;
+
+struct segment_pool_counters {
+  std::size_t mapped;          // bytes mapped for segments and huge blocks
+  std::size_t resident;        // upper estimate: headers, units touched since their last decommit
+  std::size_t free_resident;   // of which free (empty spans, cached huge blocks)
+  std::size_t large_live;      // bytes in live large and huge blocks
+  std::size_t returned;        // bytes given back to the OS so far (decommitted or unmapped)
+  std::size_t segments;
+};
+segment_pool_counters segment_pool_read() noexcept;
+// Large-block bytes handed out (live = true) or given back, for the stats.
+void segment_pool_note_large(std::size_t bytes, bool live) noexcept;
 
 // fork(): hold the pool lock across the fork so the child never sees it half-updated.
 void segment_pool_lock_for_fork() noexcept;

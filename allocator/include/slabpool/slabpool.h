@@ -44,6 +44,40 @@ SLABPOOL_API size_t sp_usable_size(const void* p);
  * one bitmap lookup, no lock. */
 SLABPOOL_API int sp_owns(const void* p);
 
+/* ---- trim: giving memory back to the OS -------------------------------------------------- */
+
+/* Returns to the OS now everything idle: empty slabs of every thread (except the current slab of
+ * other threads' size classes, which their owners may be using), empty segments, cached large
+ * blocks. Returns the number of bytes given back. */
+SLABPOOL_API size_t sp_trim(void);
+
+/* Runs one decay pass by the normal rules (what the background trimmer runs every interval):
+ * only memory idle for longer than the trim delay goes back. Returns the bytes given back. */
+SLABPOOL_API size_t sp_trim_decay(void);
+
+/* Replaces the millisecond clock the decay rules read (NULL restores the real monotonic clock).
+ * For tests: with the background trimmer off, a fake clock makes decay deterministic. */
+SLABPOOL_API void sp_set_clock(unsigned long long (*now_ms)(void));
+
+/* ---- options ------------------------------------------------------------------------------ */
+typedef enum sp_option {
+  SP_OPTION_TRIM_DELAY_MS,       /* SLABPOOL_TRIM_DELAY_MS: idle time before memory goes back */
+  SP_OPTION_TRIM_INTERVAL_MS,    /* SLABPOOL_TRIM_INTERVAL_MS: period of decay passes */
+  SP_OPTION_BACKGROUND_TRIM,     /* SLABPOOL_BACKGROUND_TRIM: 1 runs a trimmer thread, 0 not */
+  SP_OPTION_MEMORY_LIMIT,        /* SLABPOOL_MEMORY_LIMIT: above it, trimming ignores the delay */
+  SP_OPTION_THREAD_CACHE_BYTES,  /* SLABPOOL_THREAD_CACHE: empty-slab bytes a thread may keep */
+  SP_OPTION_CACHE_BYTES,         /* SLABPOOL_CACHE: free resident bytes kept process-wide */
+  SP_OPTION_STATS,               /* SLABPOOL_STATS: 1 prints stats to stderr at exit */
+  SP_OPTION_VERBOSE,             /* SLABPOOL_VERBOSE: 1 reports trims and warnings on stderr */
+  SP_OPTION_COUNT_
+} sp_option;
+
+/* Current value of an option (after the environment was read). -1 for an unknown option. */
+SLABPOOL_API long long sp_option_get(sp_option option);
+
+/* Sets an option; returns 0, or EINVAL (value kept) when the option or value is out of range. */
+SLABPOOL_API int sp_option_set(sp_option option, long long value);
+
 /* The largest alignment sp_aligned_alloc accepts (half a segment). */
 #define SP_MAX_ALIGNMENT ((size_t)2 << 20)
 
