@@ -7,6 +7,7 @@
 
 #include "clock.hpp"
 #include "fork.hpp"
+#include "options.hpp"
 #include "os.hpp"
 
 namespace slabpool::detail {
@@ -100,6 +101,7 @@ void collect_remote(slab* s) {
 }  // namespace
 
 heap* thread_heap_create() noexcept {
+  options_init();  // the first allocation reads SLABPOOL_* (and warns about bad values) once
   pthread_once(&g_exit_key_once, make_exit_key);
   heap* h = heap_struct_take();
   if (h == nullptr) return nullptr;
@@ -180,6 +182,16 @@ bool abandoned_release_empty(std::uint64_t now_ms) noexcept {
     }
   }
   return remaining;
+}
+
+void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept {
+  std::lock_guard guard(g_registry.abandoned_lock);
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    for (slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed); s != nullptr;
+         s = s->next) {
+      fn(s, context);
+    }
+  }
 }
 
 void heap_registry_lock_for_fork() noexcept {

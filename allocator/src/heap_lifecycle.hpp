@@ -20,6 +20,9 @@ slab* adopt_abandoned(unsigned cls, heap* h) noexcept;
 // (still in use) remains.
 bool abandoned_release_empty(std::uint64_t now_ms) noexcept;
 
+// Calls fn(s, context) for each abandoned slab, holding the abandoned-list lock.
+void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept;
+
 // Calls fn(h, context) for each live heap while holding the registry lock (fn must not create or
 // destroy heaps; it may take h->lock).
 void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept;

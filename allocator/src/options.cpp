@@ -30,7 +30,8 @@ const option_spec kOptionSpecs[kOptionCount] = {
     {"SLABPOOL_CACHE", "bytes with optional k/M/G suffix",
      "free but resident bytes kept process-wide (empty spans, cached large blocks)", 64 * kMiB, 0,
      std::int64_t{1} << 40, true},
-    {"SLABPOOL_STATS", "0 or 1", "1 prints the statistics to stderr at exit", 0, 0, 1, false},
+    {"SLABPOOL_STATS", "0, 1 or 2", "1 prints the statistics to stderr at exit as text, 2 as JSON",
+     0, 0, 2, false},
     {"SLABPOOL_VERBOSE", "0 or 1", "1 reports warnings and trim passes on stderr", 0, 0, 1, false},
 };
 
@@ -127,6 +128,15 @@ bool parse_option_value(sp_option which, const char* text, std::int64_t* out) no
 }
 
 void options_init() noexcept { pthread_once(&g_options_once, read_environment); }
+
+namespace {
+// SLABPOOL_STATS acts at exit. It lives here, not in stats.cpp, because every program that
+// allocates links this file (a static link would otherwise drop an unreferenced stats object).
+__attribute__((destructor)) void print_stats_at_exit() {
+  const std::int64_t mode = option(SP_OPTION_STATS);
+  if (mode != 0) sp_stats_print(2, mode == 2 ? 1 : 0);
+}
+}  // namespace
 
 }  // namespace slabpool::detail
 

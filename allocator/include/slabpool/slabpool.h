@@ -67,7 +67,7 @@ typedef enum sp_option {
   SP_OPTION_MEMORY_LIMIT,        /* SLABPOOL_MEMORY_LIMIT: above it, trimming ignores the delay */
   SP_OPTION_THREAD_CACHE_BYTES,  /* SLABPOOL_THREAD_CACHE: empty-slab bytes a thread may keep */
   SP_OPTION_CACHE_BYTES,         /* SLABPOOL_CACHE: free resident bytes kept process-wide */
-  SP_OPTION_STATS,               /* SLABPOOL_STATS: 1 prints stats to stderr at exit */
+  SP_OPTION_STATS,               /* SLABPOOL_STATS: 1 (text) or 2 (JSON) prints stats at exit */
   SP_OPTION_VERBOSE,             /* SLABPOOL_VERBOSE: 1 reports trims and warnings on stderr */
   SP_OPTION_COUNT_
 } sp_option;
@@ -77,6 +77,41 @@ SLABPOOL_API long long sp_option_get(sp_option option);
 
 /* Sets an option; returns 0, or EINVAL (value kept) when the option or value is out of range. */
 SLABPOOL_API int sp_option_set(sp_option option, long long value);
+
+/* ---- statistics ----------------------------------------------------------------------------
+ * Gathered on read from every thread's heap (no counter sits on the allocation fast path). */
+#define SP_CLASS_COUNT 48
+
+typedef struct sp_class_stats {
+  size_t block_size;  /* bytes per block of this class */
+  size_t slabs;       /* slabs of this class held by threads (or awaiting adoption) */
+  size_t live_blocks; /* blocks handed out and not yet freed */
+  size_t free_blocks; /* free blocks inside those slabs */
+} sp_class_stats;
+
+typedef struct sp_stats {
+  size_t allocated;       /* bytes in live blocks (small blocks by class size, large by span) */
+  size_t active;          /* bytes of slabs and large blocks in use */
+  size_t resident;        /* slabpool's upper estimate of its resident bytes */
+  size_t mapped;          /* bytes mapped from the OS */
+  size_t cached;          /* free but resident bytes kept for reuse (empty spans, huge cache) */
+  size_t returned;        /* bytes given back to the OS since start (decommitted or unmapped) */
+  size_t trims;           /* decay passes run */
+  size_t threads;         /* live thread heaps */
+  size_t abandoned_slabs; /* slabs of exited threads not yet adopted */
+  size_t process_rss;     /* the whole process's resident bytes, from /proc/self/statm */
+  sp_class_stats classes[SP_CLASS_COUNT];
+} sp_stats;
+
+/* Fills *out with a consistent-enough snapshot (each heap is read under its lock). */
+SLABPOOL_API void sp_stats_get(sp_stats* out);
+
+/* Writes the stats as text (json = 0) or one JSON object (json != 0) into buffer, NUL-terminated
+ * and truncated to size; returns the length the full text needs (like snprintf). */
+SLABPOOL_API size_t sp_stats_format(char* buffer, size_t size, int json);
+
+/* Writes the stats to file descriptor fd (e.g. 2 for stderr) without allocating. */
+SLABPOOL_API void sp_stats_print(int fd, int json);
 
 /* The largest alignment sp_aligned_alloc accepts (half a segment). */
 #define SP_MAX_ALIGNMENT ((size_t)2 << 20)

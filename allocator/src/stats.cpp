@@ -1,0 +1,142 @@
+// Statistics: gathered on read by walking every heap's slabs (under each heap's lock) and the
+// pool's counters, so the allocation fast paths carry no counter at all.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "heap.hpp"
+#include "heap_lifecycle.hpp"
+#include "options.hpp"
+#include "os.hpp"
+#include "segment.hpp"
+#include "slabpool/slabpool.h"
+#include "trim.hpp"
+
+namespace slabpool::detail {
+namespace {
+
+void count_slab(sp_stats* out, const slab* s) {
+  const std::uint32_t used = s->used.load(std::memory_order_acquire);
+  const std::uint32_t remote = remote_list::count(s->remote.load(std::memory_order_acquire));
+  const std::size_t live = used >= remote ? used - remote : 0;
+  sp_class_stats& c = out->classes[s->class_index];
+  c.slabs += 1;
+  c.live_blocks += live;
+  c.free_blocks += s->capacity - live;
+  out->allocated += live * s->block_size;
+  out->active += std::size_t{s->units} << kUnitShift;
+}
+
+void count_heap(heap* h, void* raw) {
+  auto* out = static_cast<sp_stats*>(raw);
+  out->threads += 1;
+  std::lock_guard guard(h->lock);
+  for (const heap_bin& bin : h->bins) {
+    const slab* s = bin.ring;
+    for (std::uint32_t i = 0; i < bin.slabs; ++i, s = s->next) count_slab(out, s);
+  }
+}
+
+void count_abandoned(slab* s, void* raw) {
+  auto* out = static_cast<sp_stats*>(raw);
+  out->abandoned_slabs += 1;
+  count_slab(out, s);
+}
+
+std::size_t read_process_rss() {
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[128] = {};
+  const ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  unsigned long long pages_total = 0, pages_resident = 0;
+  if (std::sscanf(text, "%llu %llu", &pages_total, &pages_resident) != 2) return 0;
+  return static_cast<std::size_t>(pages_resident) * os::page_size();
+}
+
+// Appends formatted text to a fixed buffer, counting what would not fit (snprintf semantics).
+struct text_sink {
+  char* buffer;
+  std::size_t size;
+  std::size_t length = 0;
+  template <class... Args>
+  void add(const char* format, Args... args) {
+    char* at = length < size ? buffer + length : nullptr;
+    const std::size_t room = length < size ? size - length : 0;
+    const int n = std::snprintf(at, room, format, args...);
+    if (n > 0) length += static_cast<std::size_t>(n);
+  }
+};
+
+}  // namespace
+}  // namespace slabpool::detail
+
+using namespace slabpool::detail;
+
+extern "C" void sp_stats_get(sp_stats* out) {
+  std::memset(out, 0, sizeof(*out));
+  for (unsigned cls = 0; cls < kClassCount; ++cls) out->classes[cls].block_size = class_size(cls);
+  for_each_live_heap(count_heap, out);
+  for_each_abandoned_slab(count_abandoned, out);
+  const segment_pool_counters pool = segment_pool_read();
+  out->allocated += pool.large_live;
+  out->active += pool.large_live;
+  out->resident = pool.resident;
+  out->mapped = pool.mapped;
+  out->cached = pool.free_resident;
+  out->returned = pool.returned;
+  out->trims = trim_passes_run();
+  out->process_rss = read_process_rss();
+}
+
+extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
+  sp_stats st;
+  sp_stats_get(&st);
+  text_sink out{buffer, size};
+  if (size > 0) buffer[0] = '\0';
+  if (json) {
+    out.add("{\"allocated\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"cached\":%zu,"
+            "\"returned\":%zu,\"trims\":%zu,\"threads\":%zu,\"abandoned_slabs\":%zu,"
+            "\"process_rss\":%zu,\"classes\":[",
+            st.allocated, st.active, st.resident, st.mapped, st.cached, st.returned, st.trims,
+            st.threads, st.abandoned_slabs, st.process_rss);
+    bool first = true;
+    for (const sp_class_stats& c : st.classes) {
+      if (c.slabs == 0) continue;
+      out.add("%s{\"block_size\":%zu,\"slabs\":%zu,\"live_blocks\":%zu,\"free_blocks\":%zu}",
+              first ? "" : ",", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
+      first = false;
+    }
+    out.add("]}\n");
+  } else {
+    constexpr double kMiB = 1024.0 * 1024.0;
+    out.add("slabpool stats\n");
+    out.add("  allocated %12.2f MiB   active   %12.2f MiB   resident %10.2f MiB\n",
+            st.allocated / kMiB, st.active / kMiB, st.resident / kMiB);
+    out.add("  mapped    %12.2f MiB   cached   %12.2f MiB   returned %10.2f MiB\n",
+            st.mapped / kMiB, st.cached / kMiB, st.returned / kMiB);
+    out.add("  trims %zu, threads %zu, abandoned slabs %zu, process RSS %.2f MiB\n", st.trims,
+            st.threads, st.abandoned_slabs, st.process_rss / kMiB);
+    out.add("  %10s %8s %12s %12s\n", "class", "slabs", "live", "free");
+    for (const sp_class_stats& c : st.classes) {
+      if (c.slabs == 0) continue;
+      out.add("  %10zu %8zu %12zu %12zu\n", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
+    }
+  }
+  return out.length;
+}
+
+extern "C" void sp_stats_print(int fd, int json) {
+  char text[8192];
+  const std::size_t n = sp_stats_format(text, sizeof(text), json);
+  const std::size_t length = n < sizeof(text) ? n : sizeof(text) - 1;
+  std::size_t written = 0;
+  while (written < length) {
+    const ssize_t w = write(fd, text + written, length - written);
+    if (w <= 0) break;
+    written += static_cast<std::size_t>(w);
+  }
+}
