@@ -1,0 +1,310 @@
+"""Writes REPORT.md, plots and the README summary from the raw results of scripts/bench_run.py.
+Every figure is computed from the stored runs: medians with min-max, ratios to mimalloc and
+jemalloc, and a warning sign where the runs disagree by more than WIDE_SPREAD."""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as bc  # noqa: E402
+import bench_inscount as bi  # noqa: E402
+import bench_plots  # noqa: E402
+
+WIDE_SPREAD = 0.10  # (max-min)/median above which a figure gets a warning sign
+REFS = ("mimalloc", "jemalloc")
+README_START, README_END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
+
+
+class Agg:
+    """Values of all runs keyed by (suite, name, alloc, metric)."""
+
+    def __init__(self, records):
+        self.vals, self.order = {}, {}
+        for r in records:
+            self.vals.setdefault((r["suite"], r["name"], r["alloc"], r["metric"]), []).append(
+                r["value"])
+            self.order.setdefault(r["suite"], {}).setdefault(r["name"], None)
+        self.wide = []
+
+    def s(self, suite, name, alloc, metric):
+        return bc.summarize(self.vals.get((suite, name, alloc, metric), []))
+
+    def names(self, suite, pattern=".*"):
+        return [n for n in self.order.get(suite, {}) if re.search(pattern, n)]
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    return f"{v:.0f}" if a >= 100 else f"{v:.1f}" if a >= 10 else f"{v:.2f}" if a >= 1 else f"{v:.3f}"
+
+
+def matrix(agg, suite, names, columns, metric, higher, scale=1.0, label=lambda n: n):
+    """Rows = benchmarks, columns = allocators/resources. A cell: median, then min-max and the
+    ratios to the mimalloc and jemalloc cells of the same row (this ÷ reference)."""
+    head = ["benchmark"] + columns
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        stats = {c: agg.s(suite, name, c, metric) for c in columns}
+        if not any(stats.values()):
+            continue
+        meds = {c: s["median"] * scale for c, s in stats.items() if s}
+        best = (max if higher else min)(meds, key=meds.get)
+        cells = [label(name)]
+        for c in columns:
+            s = stats[c]
+            if not s:
+                cells.append("–")
+                continue
+            text = f"**{fmt(meds[c])}**" if c == best else fmt(meds[c])
+            if s["spread"] > WIDE_SPREAD:
+                text += " ⚠"
+                agg.wide.append(f"{suite} {name} under {c}: runs spread {s['spread']:.0%}")
+            ratios = [f"÷{ref[:2]} {meds[c] / meds[ref]:.2f}" for ref in REFS if meds.get(ref)]
+            sub = f"{fmt(s['min'] * scale)}–{fmt(s['max'] * scale)}"
+            cells.append(text + "<br><sub>" + " · ".join([sub] + ratios) + "</sub>")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def slabpool_column(allocs):
+    return next((a for a in allocs if a.startswith("slabpool")), None)
+
+
+def ins_value(ins_rows, group, label, pattern, size):
+    vals = [r["instr"] for r in ins_rows if r["group"] == group and r["label"] == label and
+            r["pattern"] == pattern and r["size"] == size]
+    s = bc.summarize(vals)
+    return s["median"] if s else None
+
+
+HEADLINES = [  # title, suite, name, metric, higher is better, unit, scale
+    ("malloc+free pair, 64 B", "micro_malloc", "pair/64", "mops", True, "M pairs/s", 1),
+    ("1000-block batch, 1 KiB", "micro_malloc", "batch1000/1024", "mops", True, "M pairs/s", 1),
+    ("random sizes, 1000 live", "micro_malloc", "random_live/1000", "mops", True, "M ops/s", 1),
+    ("cross-thread free, 64 B", "micro_malloc", "cross_thread/64", "mops", True, "M ops/s", 1),
+    ("2-thread contention", "micro_malloc", "contention/256/threads:2", "mops", True, "M ops/s", 1),
+    ("server-like churn", "workload", "churn", "ops_per_s", True, "M ops/s", 1e-6),
+    ("producer/consumer pipeline", "workload", "pipeline", "messages_per_s", True, "M msg/s", 1e-6),
+    ("fragmentation: RSS ÷ live", "workload", "fragmentation", "overhead", False, "×", 1),
+    ("churn peak RSS", "workload", "churn", "peak_rss_mib", False, "MiB", 1),
+    ("burst 64 B: RSS after idle", "workload", "burst_idle/64", "after_idle_mib", False, "MiB", 1),
+]
+
+
+def summary_table(agg, allocs, ins_rows):
+    sp = slabpool_column(allocs)
+    head = ["metric (median of runs)", "unit"] + allocs
+    if sp:
+        head += [f"{sp} ÷ mimalloc", f"{sp} ÷ jemalloc"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(title, unit, meds, higher):
+        present = {a: v for a, v in meds.items() if v is not None}
+        if not present:
+            return
+        best = (max if higher else min)(present, key=present.get)
+        cells = [title + (" ↑" if higher else " ↓"), unit]
+        cells += [("**" + fmt(meds[a]) + "**") if a == best else fmt(meds.get(a)) for a in allocs]
+        if sp:
+            for ref in REFS:
+                ok = meds.get(sp) and meds.get(ref)
+                cells.append(f"{meds[sp] / meds[ref]:.2f}" if ok else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+
+    for title, suite, name, metric, higher, unit, scale in HEADLINES:
+        meds = {}
+        for a in allocs:
+            s = agg.s(suite, name, a, metric)
+            meds[a] = s["median"] * scale if s else None
+        row(title, unit, meds, higher)
+    for pattern, title in (("live1", "instructions/pair 64 B, one live"),
+                           ("batch", "instructions/pair 64 B, 1000 batch")):
+        meds = {a: ins_value(ins_rows, "malloc", "slabpool sp_malloc/sp_free"
+                             if a == "slabpool-linked" else a, pattern, 64) for a in allocs}
+        row(title, "instr", meds, False)
+    return "\n".join(lines)
+
+
+def targets_table(ins_rows):
+    """Issue 2's instruction targets next to what was counted (max over the three patterns)."""
+    specs = [("C API sp_malloc/sp_free", "malloc", "slabpool sp_malloc/sp_free", 45),
+             ("slabpool::resource", "pmr", "slabpool", 60),
+             ("slabpool::arena_resource", "pmr", "slabpool_arena", 50)]
+    lines = ["| interface | target 16–256 B | worst 16–256 B | target ≤ 4 KiB | worst ≤ 4 KiB |",
+             "|---|---|---|---|---|"]
+    for title, group, label, target in specs:
+        sel = [r for r in ins_rows if r["group"] == group and r["label"] == label and
+               r["pattern"] in bi.PATTERNS]
+        if not sel:
+            lines.append(f"| {title} | ≤ {target} | not measured | ≤ 80 | not measured |")
+            continue
+        small = max(r["instr"] for r in sel if r["size"] <= 256)
+        upto4k = max(r["instr"] for r in sel if r["size"] <= 4096)
+        mark = lambda v, t: f"{v:.0f} " + ("✓" if v <= t else "✗")  # noqa: E731
+        lines.append(f"| {title} | ≤ {target} | {mark(small, target)} | ≤ 80 | {mark(upto4k, 80)} |")
+    return "\n".join(lines)
+
+
+def header(meta):
+    v = meta["versions"]
+    how = {a["name"]: ("LD_PRELOAD " + Path(a["preload"]).name if a["preload"] else
+                       "linked (sp_malloc, operator new)" if a["suffix"] else "no preload")
+           for a in meta["allocators"]}
+    runs_note = (f"**--quick run: {meta['runs']} interleaved runs with shrunk sizes and durations; "
+                 "a smoke check, not a result to quote.**" if meta["mode"] == "quick" else
+                 f"{meta['runs']} interleaved runs.")
+    lines = [
+        f"# slabpool benchmark report — {meta['date']} — {meta['commit']}"
+        + (" (uncommitted changes)" if meta["dirty"] else ""),
+        "",
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores, {meta['mem_gib']} GiB, "
+        f"Linux {meta['kernel']}",
+        f"- Compiler: {meta['compiler']}; build: Release (-O3)",
+        "- Libraries (Debian): " + ", ".join(f"{k} {val}" for k, val in sorted(v.items())),
+        "- Allocators: " + ", ".join(f"{k} ({h})" for k, h in how.items()),
+        f"- Method: {runs_note} Each run executes every suite under every allocator in turn "
+        "(A B C D E, then again), so drift hits all alike. Cells show the **median**, then "
+        "min–max over the runs and the ratio to mimalloc (÷mi) and jemalloc (÷je): "
+        "this ÷ reference. Bold = best in the row. ⚠ = runs spread more than "
+        f"{WIDE_SPREAD:.0%}. Peak RSS from wait4(). Instruction counts: "
+        f"{meta['inscount_method']} (deterministic; loop included).",
+        f"- Total measuring time: {meta['duration_s'] / 60:.1f} min. Generated {meta['time']}.",
+    ]
+    for note in meta["notes"]:
+        lines.append(f"- Note: {note}")
+    return lines
+
+
+def plots(agg, allocs, resources, ins_rows, meta, out):
+    made = []
+    panels = []
+    for title, suite, name, metric, scale, unit, cols in [
+            ("churn", "workload", "churn", "ops_per_s", 1e-6, "M ops/s", allocs),
+            ("pipeline", "workload", "pipeline", "messages_per_s", 1e-6, "M msg/s", allocs),
+            ("fragmentation", "workload", "fragmentation", "ops_per_s", 1e-6, "M ops/s", allocs),
+            ("pair 64 B", "micro_malloc", "pair/64", "mops", 1, "M pairs/s", allocs),
+            ("cross-thread 64 B", "micro_malloc", "cross_thread/64", "mops", 1, "M ops/s", allocs),
+            ("pmr pair 64 B", "micro_pmr", "pmr_pair/64", "mops", 1, "M pairs/s", resources)]:
+        bars = []
+        for c in cols:
+            s = agg.s(suite, name, c, metric)
+            if s:
+                bars.append((c, s["median"] * scale, s["min"] * scale, s["max"] * scale))
+        if bars:
+            panels.append((title, unit, bars))
+    if bench_plots.throughput_bars(panels, out / "throughput.png"):
+        made.append(("Throughput", "throughput.png"))
+    for group, fname, heading in (("malloc", "instructions_malloc.png", "malloc/free interfaces"),
+                                  ("pmr", "instructions_pmr.png", "pmr resources")):
+        series = {}
+        for r in ins_rows:
+            if r["group"] == group and r["pattern"] in bi.PATTERNS and r["run"] == 1:
+                series.setdefault(r["pattern"], {}).setdefault(r["label"], []).append(
+                    (r["size"], r["instr"]))
+        if bench_plots.instructions_vs_size(series, bi.PATTERN_TITLES, out / fname,
+                                            "Instructions per pair, " + heading):
+            made.append(("Instructions per pair, " + heading, fname))
+    last = meta["runs"]
+    csvs = {a: out / "raw" / "timeline" / f"{a}-run{last}.csv" for a in allocs}
+    csvs = {a: p for a, p in csvs.items() if p.exists()}
+    if bench_plots.rss_timeline(csvs, out / "rss_timeline.png",
+                                f"burst then idle, RSS sampled every 50 ms (run {last})"):
+        made.append(("RSS timeline of burst-then-idle", "rss_timeline.png"))
+    return made
+
+
+def write_report(out):
+    meta = bc.json.loads((out / "raw" / "meta.json").read_text())
+    agg = Agg(bc.json.loads((out / "raw" / "results.json").read_text()))
+    ins = bc.json.loads((out / "raw" / "inscount.json").read_text())
+    allocs = [a["name"] for a in meta["allocators"]]
+    resources = [n for n in ("slabpool", "slabpool_arena", "sync_pool", "unsync_pool",
+                             "monotonic", "new_delete", "mimalloc", "jemalloc")
+                 if any(k[2] == n for k in agg.vals if k[0] == "micro_pmr")]
+    md = header(meta)
+    md += ["", "## Summary", "", summary_table(agg, allocs, ins["rows"]), "",
+           "## Instruction targets (issue 2)", "", targets_table(ins["rows"]), ""]
+    sections = [
+        ("malloc+free pair (M pairs/s, higher is better)", "micro_malloc", "^pair/", "mops", True,
+         1, allocs),
+        ("1000-block batch (M pairs/s)", "micro_malloc", "^batch1000/", "mops", True, 1, allocs),
+        ("Random sizes with a live working set, cross-thread free, 2-thread contention (M ops/s)",
+         "micro_malloc", "^(random_live|cross_thread|contention)", "mops", True, 1, allocs),
+        ("pmr resources: allocate+deallocate through memory_resource* (M pairs/s); "
+         "pmr_shared = 2 threads sharing one resource", "micro_pmr", "^pmr_(pair|batch|shared)",
+         "mops", True, 1, resources),
+        ("pmr containers: time per iteration (ms, lower is better)", "micro_pmr",
+         "^pmr_(vector|unordered|list|string|map)", "iter_ms", False, 1, resources),
+        ("Workload throughput (M ops/s; pipeline: M messages/s)", "workload",
+         "^(churn|fragmentation)$", "ops_per_s", True, 1e-6, allocs),
+        ("", "workload", "^pipeline$", "messages_per_s", True, 1e-6, allocs),
+        ("Workload peak RSS (MiB, wait4; lower is better)", "workload",
+         "^(churn|pipeline|fragmentation|burst_idle)$", "peak_rss_mib", False, 1, allocs),
+        ("Fragmentation: RSS after refill ÷ live bytes (lower is better)", "workload",
+         "^fragmentation$", "overhead", False, 1, allocs),
+        ("Burst then idle: RSS (MiB) right after freeing everything", "workload", "^burst_idle/",
+         "after_free_mib", False, 1, allocs),
+        ("Burst then idle: RSS (MiB) at the end of the idle period", "workload", "^burst_idle/",
+         "after_idle_mib", False, 1, allocs),
+    ]
+    md += ["## Details", ""]
+    for title, suite, pattern, metric, higher, scale, cols in sections:
+        names = agg.names(suite, pattern)
+        if names:
+            md += ([f"### {title}", ""] if title else []) + [
+                matrix(agg, suite, names, cols, metric, higher, scale), ""]
+    md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
+    made = plots(agg, allocs, resources, ins["rows"], meta, out)
+    md += ["## Plots", ""] + [f"![{t}]({f})" for t, f in made] + [""]
+    md += ["## Spread", ""]
+    md += ([f"- ⚠ {w}" for w in dict.fromkeys(agg.wide)] or
+           [f"No figure's runs spread more than {WIDE_SPREAD:.0%}."]) + [""]
+    if meta["failures"]:
+        md += ["## Failed steps", ""]
+        md += [f"- {f['what']} under {f['alloc']} (run {f['run']}): exit {f['rc']}: "
+               f"`{f['stderr'][-200:].strip()}`" for f in meta["failures"]] + [""]
+    md += ["## Raw data", "", "`raw/results.csv` and `raw/results.json` (every run and metric), "
+           "`raw/micro_*/*.json` (Google Benchmark output), `raw/workloads/*.txt` (RESULT lines), "
+           "`raw/timeline/*.csv` (RSS every 50 ms), `raw/inscount.json`, `raw/meta.json`.", ""]
+    (out / "REPORT.md").write_text("\n".join(md))
+    where = out.relative_to(bc.ROOT) if out.is_relative_to(bc.ROOT) else out
+    summary = [f"Latest `scripts/bench` summary ({meta['date']}, {meta['commit']}, {meta['mode']} "
+               f"mode, {meta['runs']} runs, {meta['cpu']} × {meta['cores']} cores); medians, "
+               f"↑ higher is better, ↓ lower is better; full report: `{where}/REPORT.md`.", "",
+               summary_table(agg, allocs, ins["rows"])]
+    summary += [f"\nNote: {n}" for n in meta["notes"]]
+    return "\n".join(summary) + "\n"
+
+
+def update_readme(summary):
+    (bc.ROOT / "bench" / "reports").mkdir(parents=True, exist_ok=True)
+    (bc.ROOT / "bench" / "reports" / "latest-summary.md").write_text(summary)
+    readme = bc.ROOT / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    if README_START in text and README_END in text:
+        before, rest = text.split(README_START, 1)
+        after = rest.split(README_END, 1)[1]
+        readme.write_text(before + README_START + "\n" + summary + README_END + after)
+        return "README.md (between the bench-summary markers) and bench/reports/latest-summary.md"
+    return "bench/reports/latest-summary.md (README.md has no bench-summary markers)"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("out", help="report directory holding raw/ from bench_run.py")
+    ap.add_argument("--update-readme", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out).resolve()
+    summary = write_report(out)
+    print(f"report: {out / 'REPORT.md'}")
+    if args.update_readme:
+        print("summary written to " + update_readme(summary))
+        print(summary)
+
+
+if __name__ == "__main__":
+    main()

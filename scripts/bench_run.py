@@ -1,0 +1,183 @@
+"""Runs every benchmark of scripts/bench with the allocators interleaved (A B C D E, repeated) and
+stores raw results under <out>/raw: Google Benchmark JSON, workload RESULT lines, RSS timelines,
+instruction counts, plus results.json/results.csv (one row per run and metric) and meta.json."""
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common as bc  # noqa: E402
+import bench_inscount  # noqa: E402
+
+# Per-mode settings. quick shrinks sizes and durations and runs fewer repetitions; the report
+# says so in its header.
+MODES = {
+    "full": {
+        "runs": 5, "inscount_runs": 2, "min_time": "0.2",
+        "malloc_filter": ".*",
+        "pmr_sizes": "16|64|256|1024|4096", "container_n": "[0-9]+",
+        "workloads": {
+            "churn": ["--seconds", "2"],
+            "pipeline": ["--messages", "4e6"],
+            "fragmentation": ["--total-mib", "256"],
+            "burst_idle": ["--total-mib", "1024", "--idle", "3"],
+        },
+    },
+    "quick": {
+        "runs": 3, "inscount_runs": 1, "min_time": "0.03",
+        "malloc_filter": "^(pair|batch1000)/(16|64|256|1024|4096|65536)$|^random_live/1000$|"
+                         "^cross_thread/64/|^contention/",
+        "pmr_sizes": "16|64|256", "container_n": "[0-9]{1,5}",  # no 1e5/1e6 containers
+        "workloads": {
+            "churn": ["--seconds", "0.4"],
+            "pipeline": ["--messages", "5e5"],
+            "fragmentation": ["--total-mib", "48"],
+            "burst_idle": ["--total-mib", "96", "--idle", "0.4"],
+        },
+    },
+}
+
+
+def pmr_filter(cfg, resource_re):
+    """Regex selecting the pmr benchmarks of the mode for the resources matching resource_re."""
+    sizes = cfg["pmr_sizes"]
+    parts = [f"^pmr_pair/({resource_re})/({sizes})$", f"^pmr_batch1000/({resource_re})/64$",
+             f"^pmr_shared/({resource_re})/",
+             f"^pmr_(vector|unordered_map|list|string|map)/({resource_re})/{cfg['container_n']}$"]
+    return "|".join(parts)
+
+
+class Runner:
+    def __init__(self, build_dir, out_dir, mode):
+        self.build = Path(build_dir)
+        self.bin = self.build / "bench" / "bin"
+        self.out = Path(out_dir)
+        self.raw = self.out / "raw"
+        self.cfg = MODES[mode]
+        self.mode = mode
+        self.records, self.failures = [], []
+        self.allocs, self.notes = bc.allocators(self.build)
+        self.meta = bc.machine_info(self.build)  # at the start: the commit that was measured
+
+    def record(self, suite, name, alloc, run, metric, value):
+        self.records.append({"suite": suite, "name": name, "alloc": alloc, "run": run,
+                             "metric": metric, "value": value})
+
+    def fail(self, what, alloc, run, r):
+        self.failures.append({"what": what, "alloc": alloc, "run": run, "rc": r["rc"],
+                              "stderr": r["err"][-1500:]})
+        print(f"  FAILED (rc={r['rc']}): {r['err'][-300:]}", file=sys.stderr, flush=True)
+
+    def gbench(self, suite, exe, alloc_label, preload, run, bench_filter, name_fn):
+        path = self.raw / suite / f"{alloc_label}-run{run}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [str(exe), f"--benchmark_filter={bench_filter}", "--benchmark_format=json",
+               f"--benchmark_min_time={self.cfg['min_time']}", f"--benchmark_out={path}"]
+        r = bc.run(cmd, preload=preload, timeout=900)
+        if r["rc"] != 0:
+            return self.fail(f"{suite} {exe.name}", alloc_label, run, r)
+        for b in json.loads(path.read_text())["benchmarks"]:
+            if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
+                continue
+            name, alloc = name_fn(b["name"], alloc_label)
+            unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+            self.record(suite, name, alloc, run, "mops", b["items_per_second"] / 1e6)
+            self.record(suite, name, alloc, run, "iter_ms", b["real_time"] * unit / 1e6)
+            if "INSTRUCTIONS" in b:  # only when perf counters work (not on every machine)
+                self.record(suite, name, alloc, run, "instr_per_iter", b["INSTRUCTIONS"])
+
+    def micro_malloc(self, alloc, run):
+        exe = self.bin / f"sp_bench_malloc{alloc['suffix']}"
+        self.gbench("micro_malloc", exe, alloc["name"], alloc["preload"], run,
+                    self.cfg["malloc_filter"], lambda n, a: (n.replace("/real_time", ""), a))
+
+    def micro_pmr(self, run, preload=None, resource_re="[^/]+", label="pmr"):
+        def split(name, _):
+            parts = name.replace("/real_time", "").split("/")
+            return "/".join([parts[0]] + parts[2:]), parts[1]
+
+        self.gbench("micro_pmr", self.bin / "sp_bench_pmr", label, preload, run,
+                    pmr_filter(self.cfg, resource_re), split)
+
+    def workload(self, name, alloc, run):
+        exe = self.bin / f"sp_wl_{name}{alloc['suffix']}"
+        args = list(self.cfg["workloads"][name])
+        if name == "burst_idle":
+            csv_path = self.raw / "timeline" / f"{alloc['name']}-run{run}.csv"
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            args += ["--csv", str(csv_path)]
+        r = bc.run([str(exe)] + args, preload=alloc["preload"], timeout=600)
+        if r["rc"] != 0:
+            return self.fail(f"workload {name}", alloc["name"], run, r)
+        log = self.raw / "workloads" / f"{name}-{alloc['name']}-run{run}.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(r["out"])
+        for row in bc.parse_result_lines(r["out"]):
+            key = name if "size" not in row else f"{name}/{int(row['size'])}"
+            for metric, value in row.items():
+                if isinstance(value, float) and metric not in ("size",):
+                    self.record("workload", key, alloc["name"], run, metric, value)
+        self.record("workload", name, alloc["name"], run, "peak_rss_mib", r["maxrss_kib"] / 1024)
+        self.record("workload", name, alloc["name"], run, "wall_s", r["wall_s"])
+
+    def run_all(self, runs, inscount_runs):
+        names = list(self.cfg["workloads"])
+        jemalloc = next((a for a in self.allocs if a["name"] == "jemalloc"), None)
+        per_run = len(self.allocs) + 1 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
+        _, ins_jobs = bench_inscount.jobs(self.build)
+        progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
+        t0 = time.monotonic()
+        for run in range(1, runs + 1):
+            for a in self.allocs:
+                progress.step(f"micro malloc under {a['name']} (run {run}/{runs})")
+                self.micro_malloc(a, run)
+            progress.step(f"micro pmr resources in-process (run {run}/{runs})")
+            self.micro_pmr(run)
+            if jemalloc:
+                progress.step(f"micro pmr jemalloc resource under LD_PRELOAD (run {run}/{runs})")
+                self.micro_pmr(run, jemalloc["preload"], "jemalloc", "pmr-jemalloc")
+            for name in names:
+                for a in self.allocs:
+                    progress.step(f"workload {name} under {a['name']} (run {run}/{runs})")
+                    self.workload(name, a, run)
+        method, ins_rows = bench_inscount.measure(self.build, self.mode == "quick",
+                                                  inscount_runs, progress)
+        bc.write_json(self.raw / "inscount.json", {"method": method, "rows": ins_rows})
+        return {"inscount_method": method, "duration_s": time.monotonic() - t0}
+
+    def save(self, extra):
+        bc.write_json(self.raw / "results.json", self.records)
+        with open(self.raw / "results.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["suite", "name", "alloc", "run", "metric", "value"])
+            w.writeheader()
+            w.writerows(self.records)
+        meta = dict(self.meta)
+        meta.update(extra)
+        meta.update({"mode": self.mode, "allocators": self.allocs, "notes": self.notes,
+                     "failures": self.failures, "config": self.cfg})
+        bc.write_json(self.raw / "meta.json", meta)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, help="override the number of interleaved runs")
+    args = ap.parse_args()
+    mode = "quick" if args.quick else "full"
+    runner = Runner(args.build_dir, args.out, mode)
+    runs = args.runs or MODES[mode]["runs"]
+    extra = runner.run_all(runs, MODES[mode]["inscount_runs"])
+    extra["runs"] = runs
+    runner.save(extra)
+    if runner.failures:
+        print(f"{len(runner.failures)} step(s) failed; see REPORT.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
