@@ -145,7 +145,11 @@ def machine_info(build_dir):
             versions[pkg] = v
     commit = sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or "nocommit"
     dirty = bool(sh(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]))
-    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+    try:
+        load = float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        load = None
+    return {"loadavg_1min": load, "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "mem_gib": round(mem_gib, 1), "compiler": compiler, "versions": versions,
             "commit": commit, "dirty": dirty, "date": time.strftime("%Y-%m-%d"),
             "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

@@ -176,6 +176,11 @@ def header(meta):
     ]
     for note in meta["notes"]:
         lines.append(f"- Note: {note}")
+    load = meta.get("loadavg_1min")
+    if load is not None and load > 0.5:
+        lines.append(f"- **Warning: the machine was busy when the run started (1-minute load "
+                     f"average {load:.2f} on {meta['cores']} cores); other processes disturb the "
+                     "timings, most of all the 2-thread benchmarks. Rerun on an idle machine.**")
     return lines
 
 
@@ -277,6 +282,13 @@ def write_report(out):
                f"↑ higher is better, ↓ lower is better; full report: `{where}/REPORT.md`.", "",
                summary_table(agg, allocs, ins["rows"])]
     summary += [f"\nNote: {n}" for n in meta["notes"]]
+    wide = len(dict.fromkeys(agg.wide))
+    if wide:
+        summary.append(f"\nNote: {wide} figures of the report had runs spreading more than "
+                       f"{WIDE_SPREAD:.0%} (listed under Spread in the report).")
+    load = meta.get("loadavg_1min")
+    if load is not None and load > 0.5:
+        summary.append(f"\nWarning: load average {load:.2f} when the run started: timings disturbed.")
     return "\n".join(summary) + "\n"
 
 
