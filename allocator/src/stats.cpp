@@ -27,6 +27,7 @@ void count_slab(sp_stats* out, const slab* s) {
   c.free_blocks += s->capacity - live;
   out->allocated += live * s->block_size;
   out->active += std::size_t{s->units} << kUnitShift;
+  if (live == 0) out->cached += std::size_t{s->units} << kUnitShift;  // an empty slab kept for reuse
 }
 
 void count_heap(heap* h, void* raw) {
@@ -86,7 +87,7 @@ extern "C" void sp_stats_get(sp_stats* out) {
   out->active += pool.large_live;
   out->resident = pool.resident;
   out->mapped = pool.mapped;
-  out->cached = pool.free_resident;
+  out->cached += pool.free_resident;
   out->returned = pool.returned;
   out->trims = trim_passes_run();
   out->process_rss = read_process_rss();

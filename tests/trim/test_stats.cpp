@@ -1,0 +1,91 @@
+// The stats snapshot and its printers.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "trim_test_util.hpp"
+
+using namespace trim_test;
+
+namespace {
+
+const sp_class_stats& class_of(const sp_stats& s, std::size_t block_size) {
+  for (const sp_class_stats& c : s.classes) {
+    if (c.block_size == block_size) return c;
+  }
+  static sp_class_stats none{};
+  return none;
+}
+
+TEST(stats, count_live_blocks_per_class_across_threads) {
+  sp_option_set(SP_OPTION_BACKGROUND_TRIM, 0);
+  const sp_stats before = stats();
+  std::vector<void*> mine(1000), theirs(500);
+  for (void*& p : mine) p = sp_malloc(96);
+  std::thread([&] {
+    for (void*& p : theirs) p = sp_malloc(96);
+  }).join();
+  const sp_stats during = stats();
+  EXPECT_EQ(class_of(during, 96).live_blocks - class_of(before, 96).live_blocks, 1500u);
+  EXPECT_GE(during.allocated - before.allocated, 1500u * 96);
+  EXPECT_GT(during.abandoned_slabs, 0u) << "the exited thread's slabs await adoption";
+  for (void* p : mine) sp_free(p);
+  for (void* p : theirs) sp_free(p);  // remote frees, counted out too
+  EXPECT_EQ(class_of(stats(), 96).live_blocks, class_of(before, 96).live_blocks);
+}
+
+TEST(stats, large_blocks_and_mapped_memory) {
+  const sp_stats before = stats();
+  void* large = sp_malloc(1 << 20);
+  void* huge = sp_malloc(16 << 20);
+  const sp_stats during = stats();
+  EXPECT_GE(during.allocated - before.allocated, (1u << 20) + (16u << 20));
+  EXPECT_GE(during.mapped, 17u << 20);
+  EXPECT_GE(during.process_rss, 1u << 20);
+  sp_free(large);
+  sp_free(huge);
+  EXPECT_LT(stats().allocated, during.allocated);
+}
+
+TEST(stats, trim_counters_move) {
+  void* p = sp_malloc(8 << 20);
+  std::memset(p, 1, 8 << 20);
+  sp_free(p);
+  const sp_stats before = stats();
+  sp_trim();
+  const sp_stats after = stats();
+  EXPECT_EQ(after.trims, before.trims + 1);
+  EXPECT_GT(after.returned, before.returned);
+}
+
+TEST(stats, text_and_json_printers) {
+  void* p = sp_malloc(200);
+  char text[8192];
+  const std::size_t n = sp_stats_format(text, sizeof(text), 0);
+  ASSERT_LT(n, sizeof(text));
+  const std::string t(text);
+  EXPECT_NE(t.find("slabpool stats"), std::string::npos);
+  EXPECT_NE(t.find("resident"), std::string::npos);
+  EXPECT_NE(t.find("224"), std::string::npos) << "the class of a live 200-byte block is listed";
+  sp_stats_format(text, sizeof(text), 1);
+  const std::string j(text);
+  EXPECT_EQ(j.front(), '{');
+  EXPECT_EQ(j.substr(j.size() - 2), "}\n");
+  for (const char* key : {"\"allocated\":", "\"resident\":", "\"mapped\":", "\"returned\":",
+                          "\"trims\":", "\"classes\":[{\"block_size\":"}) {
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+  }
+  sp_free(p);
+}
+
+TEST(stats, format_truncates_safely_and_reports_the_full_length) {
+  char small[16];
+  const std::size_t full = sp_stats_format(small, sizeof(small), 0);
+  EXPECT_GT(full, sizeof(small));
+  EXPECT_EQ(small[sizeof(small) - 1], '\0');
+}
+
+}  // namespace
