@@ -1,0 +1,374 @@
+// slabpool::arena_resource: bump allocation from OS chunks plus per-class free lists.
+//
+// Layout of the memory the arena owns:
+//  - chunks (64 KiB, doubling to 64 MiB): a 16-byte header, then blocks cut by the bump pointer.
+//    Every block is a whole arena size class (below), so a freed block can serve any later request
+//    of the same class.
+//  - blocks with alignment in (16, 4 KiB] are cut at the natural alignment of their class (the
+//    lowest set bit of its size, at most 4 KiB), so any block on that class's aligned list
+//    satisfies any alignment that maps to the class; they live on separate lists from the
+//    16-aligned ones.
+//  - oversized blocks (> 128 KiB or alignment > 4 KiB) get a mapping of their own with a trailer
+//    after the block (not a header: a header would cost a whole alignment unit before the block),
+//    doubly linked so that deallocate unmaps them in O(1) and release() finds them all.
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdlib>
+#include <iterator>
+#include <new>
+
+#include "os.hpp"
+#include "size_class.hpp"
+#include "slabpool/pmr.hpp"
+
+namespace slabpool::detail {
+
+struct arena_block {
+  arena_block* next;
+};
+
+struct arena_chunk {
+  arena_chunk* next;
+  std::size_t bytes;  // the whole mapping, header included
+};
+
+struct arena_big {
+  arena_big* prev;
+  arena_big* next;
+  char* base;             // the block, which is also the start of the mapping
+  std::size_t map_bytes;  // the whole mapping, trailer included
+  std::uintptr_t tag;     // base ^ kBigTag: catches a deallocate with the wrong size
+};
+
+namespace {
+
+constexpr std::size_t kChunkHeader = 16;  // keeps the bump pointer 16-aligned
+static_assert(sizeof(arena_chunk) <= kChunkHeader);
+constexpr std::size_t kMinChunk = std::size_t{64} << 10;
+constexpr std::size_t kMaxChunk = std::size_t{64} << 20;
+constexpr std::size_t kMaxBumpAlignment = 4096;
+// Requests above this cannot be mapped on any 64-bit system we run on; refusing them up front
+// keeps the size arithmetic below free of overflow.
+constexpr std::size_t kMaxBigBytes = std::size_t{1} << 56;
+constexpr std::size_t kMaxBigAlignment = std::size_t{1} << 40;
+constexpr std::uintptr_t kBigTag = 0x5ab1'9001'a7e4'a000;
+
+// Arena classes. Up to 1 KiB they step by 16 bytes, so the fast path finds a class with one add
+// and one shift (class c holds 16*c bytes; class 0, for 0-byte requests, holds 16 so that every
+// block is distinct). Above 1 KiB they are the core's classes, four per doubling, to 128 KiB.
+constexpr std::size_t kStepMax = 1024;
+constexpr unsigned kStepClasses = kStepMax / 16 + 1;
+constexpr unsigned kFirstCoreClass = size_to_class(kStepMax + 1);
+constexpr unsigned kArenaClasses = kStepClasses + kClassCount - kFirstCoreClass;
+static_assert(kArenaClasses == kArenaClassCount, "pmr.hpp must mirror the arena class count");
+
+constexpr auto kClassSizes = [] {
+  std::array<std::uint32_t, kArenaClasses> sizes{};
+  sizes[0] = 16;
+  for (unsigned c = 1; c < kStepClasses; ++c) sizes[c] = 16 * c;
+  for (unsigned c = kStepClasses; c < kArenaClasses; ++c) {
+    sizes[c] = static_cast<std::uint32_t>(class_size(c - kStepClasses + kFirstCoreClass));
+  }
+  return sizes;
+}();
+static_assert(kClassSizes[kArenaClasses - 1] == kMaxClassSize);
+
+// Class serving `size` (<= kMaxClassSize). Above 1 KiB this is the core's class_of_geometric
+// shifted to our numbering, written with __builtin_clzll (size - 1 > 0 here) so that no compiler
+// adds a zero test.
+constexpr unsigned arena_class(std::size_t size) {
+  if (size <= kStepMax) return static_cast<unsigned>((size + 15) >> 4);
+  const std::size_t s = size - 1;
+  const unsigned e = 63 - static_cast<unsigned>(__builtin_clzll(s));  // 2^e <= s < 2^(e+1)
+  const unsigned quarter = static_cast<unsigned>(s >> (e - 2)) & 3;
+  return 4 * e + quarter + (kStepClasses - 40);
+}
+
+// Every class boundary maps as the core maps it: the class at its size, the next one above it.
+constexpr bool classes_match_core() {
+  for (unsigned c = kFirstCoreClass; c < kClassCount; ++c) {
+    const std::size_t size = class_size(c);
+    if (arena_class(size) != c - kFirstCoreClass + kStepClasses) return false;
+    if (size < kMaxClassSize && arena_class(size + 1) != c + 1 - kFirstCoreClass + kStepClasses) {
+      return false;
+    }
+  }
+  return arena_class(kStepMax) == kStepClasses - 1 && arena_class(kStepMax + 1) == kStepClasses;
+}
+static_assert(classes_match_core());
+
+constexpr bool is_power_of_two(std::size_t x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
+constexpr std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) & ~(to - 1);
+}
+
+// A value unique to the calling thread while it lives, read in one instruction where the compiler
+// exposes the thread pointer.
+inline std::uintptr_t thread_token() noexcept {
+#if defined(__has_builtin) && __has_builtin(__builtin_thread_pointer)
+  return reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
+#else
+  static thread_local char tag;
+  return reinterpret_cast<std::uintptr_t>(&tag);
+#endif
+}
+
+// Smallest class at or above `size` whose size is a multiple of `alignment` (in (16, 4 KiB]).
+// Its blocks are cut at the lowest set bit of their size, hence aligned for every request that
+// maps to it. A power-of-two class exists at every doubling, so the loop is short.
+unsigned aligned_class(std::size_t size, std::size_t alignment) noexcept {
+  const std::size_t want = round_up(std::max(size, alignment), alignment);
+  if (want <= kStepMax) return static_cast<unsigned>(want >> 4);
+  unsigned cls = arena_class(want);
+  while (kClassSizes[cls] % alignment != 0) ++cls;
+  return cls;
+}
+
+// The class whose blocks a remnant of `bytes` (>= 16, 16-aligned) can serve: the largest class
+// that fits in it.
+unsigned remnant_class(std::size_t bytes) noexcept {
+  if (bytes >= kMaxClassSize) return kArenaClasses - 1;
+  unsigned cls = arena_class(bytes);
+  if (kClassSizes[cls] > bytes) --cls;
+  return cls;
+}
+
+[[noreturn]] void fail(const char* message) noexcept {
+  os::write_error(message);
+  std::abort();
+}
+
+}  // namespace
+}  // namespace slabpool::detail
+
+namespace slabpool {
+
+using namespace detail;
+
+arena_resource::arena_resource(std::size_t initial_chunk_bytes) noexcept
+    : next_chunk_bytes_(std::max(initial_chunk_bytes, kMinChunk)),
+      initial_chunk_bytes_(next_chunk_bytes_) {}
+
+arena_resource::~arena_resource() {
+  release();
+}
+
+// The fast paths handle up to 1 KiB at alignment <= 16 on the owner thread; everything else,
+// including the first use and a wrong thread, goes to the out-of-line path as a tail call, so the
+// fast paths need no stack frame.
+void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (bytes <= kStepMax && alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
+    const std::size_t cls = (bytes + 15) >> 4;
+    if (arena_block* b = free_[cls]; b != nullptr) [[likely]] {
+      free_[cls] = b->next;
+      return b;
+    }
+    const std::size_t size = kClassSizes[cls];
+    if (char* p = cur_; size <= static_cast<std::size_t>(end_ - p)) [[likely]] {
+      cur_ = p + size;
+      return p;
+    }
+  }
+  return allocate_slow(bytes, alignment);
+}
+
+void arena_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  if (bytes <= kStepMax && alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
+    const std::size_t cls = (bytes + 15) >> 4;
+    auto* b = static_cast<arena_block*>(p);
+    b->next = free_[cls];
+    free_[cls] = b;
+    return;
+  }
+  deallocate_slow(p, bytes, alignment);
+}
+
+bool arena_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  return this == &other;
+}
+
+// Returns when the caller owns the arena, claims an arena nobody owns yet (first use, or first use
+// after release()), and aborts when another thread owns it.
+void arena_resource::check_owner() noexcept {
+  if (owner_ == thread_token()) return;
+  if (owner_ == 0) {
+    owner_ = thread_token();
+    return;
+  }
+  fail(
+      "slabpool: arena_resource used from a thread other than its owner; an arena is "
+      "single-thread (see slabpool/pmr.hpp), use slabpool::get_resource() to share memory "
+      "between threads\n");
+}
+
+// Second tier, still frameless: classes above 1 KiB, refills from the bump pointer. Everything
+// else (first use, wrong thread, a new chunk, alignment, oversized) is in the third tier.
+void* arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token()) {
+    const unsigned cls = arena_class(bytes);
+    if (arena_block* b = free_[cls]; b != nullptr) {
+      free_[cls] = b->next;
+      return b;
+    }
+    if (char* p = cur_; kClassSizes[cls] <= static_cast<std::size_t>(end_ - p)) {
+      cur_ = p + kClassSizes[cls];
+      return p;
+    }
+  }
+  return allocate_other(bytes, alignment);
+}
+
+void* arena_resource::allocate_other(std::size_t bytes, std::size_t alignment) {
+  check_owner();
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize) {
+    const unsigned cls = arena_class(bytes);
+    if (arena_block* b = free_[cls]; b != nullptr) {  // possible after the owner was claimed
+      free_[cls] = b->next;
+      return b;
+    }
+    return bump_aligned(kClassSizes[cls], kMinAlignment);
+  }
+  if (!is_power_of_two(alignment)) throw std::bad_alloc();
+  if (bytes > kMaxClassSize || alignment > kMaxBumpAlignment) {
+    return allocate_big(bytes, std::max(alignment, kMinAlignment));
+  }
+  const unsigned cls = aligned_class(bytes, alignment);
+  if (arena_block* b = aligned_free_[cls]; b != nullptr) {
+    aligned_free_[cls] = b->next;
+    return b;
+  }
+  const std::size_t size = kClassSizes[cls];
+  return bump_aligned(size, std::min(std::size_t{1} << std::countr_zero(size), kMaxBumpAlignment));
+}
+
+void arena_resource::deallocate_slow(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token()) {
+    const unsigned cls = arena_class(bytes);
+    auto* b = static_cast<arena_block*>(p);
+    b->next = free_[cls];
+    free_[cls] = b;
+    return;
+  }
+  deallocate_other(p, bytes, alignment);
+}
+
+void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+  check_owner();
+  auto* b = static_cast<arena_block*>(p);
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize) {
+    const unsigned cls = arena_class(bytes);
+    b->next = free_[cls];
+    free_[cls] = b;
+  } else if (bytes > kMaxClassSize || alignment > kMaxBumpAlignment) {
+    deallocate_big(p, bytes);
+  } else {
+    const unsigned cls = aligned_class(bytes, alignment);
+    b->next = aligned_free_[cls];
+    aligned_free_[cls] = b;
+  }
+}
+
+// Maps a new chunk with room for `need` bytes after its header. The tail of the old chunk becomes
+// one free block, so little is lost. False when the OS refuses.
+bool arena_resource::grow(std::size_t need) noexcept {
+  const std::size_t page = os::page_size();
+  const std::size_t bytes = round_up(std::max(next_chunk_bytes_, need + kChunkHeader), page);
+  void* mem = os::map_aligned(bytes, page);
+  if (mem == nullptr) return false;
+  keep_remnant(cur_, static_cast<std::size_t>(end_ - cur_));
+  auto* chunk = static_cast<arena_chunk*>(mem);
+  chunk->next = chunks_;
+  chunk->bytes = bytes;
+  chunks_ = chunk;
+  mapped_ += bytes;
+  cur_ = static_cast<char*>(mem) + kChunkHeader;
+  end_ = static_cast<char*>(mem) + bytes;
+  next_chunk_bytes_ = std::min(next_chunk_bytes_ * 2, std::max(kMaxChunk, initial_chunk_bytes_));
+  return true;
+}
+
+// Puts an unused 16-aligned stretch of a chunk on the free list it can serve.
+void arena_resource::keep_remnant(char* at, std::size_t bytes) noexcept {
+  if (bytes < kMinAlignment) return;
+  const unsigned cls = remnant_class(bytes);
+  auto* b = reinterpret_cast<arena_block*>(at);
+  b->next = free_[cls];
+  free_[cls] = b;
+}
+
+// Cuts `size` bytes at `alignment` from the current chunk (growing once if needed); the padding
+// skipped to reach the alignment goes on a free list rather than being lost.
+void* arena_resource::bump_aligned(std::size_t size, std::size_t alignment) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto at = reinterpret_cast<std::uintptr_t>(cur_);
+    const std::size_t pad = (alignment - (at & (alignment - 1))) & (alignment - 1);
+    if (pad + size <= static_cast<std::size_t>(end_ - cur_)) {
+      keep_remnant(cur_, pad);
+      char* p = cur_ + pad;
+      cur_ = p + size;
+      return p;
+    }
+    if (!grow(size + alignment - kMinAlignment)) break;
+  }
+  throw std::bad_alloc();
+}
+
+void* arena_resource::allocate_big(std::size_t bytes, std::size_t alignment) {
+  if (bytes > kMaxBigBytes || alignment > kMaxBigAlignment) throw std::bad_alloc();
+  const std::size_t page = os::page_size();
+  const std::size_t trailer_at = round_up(bytes, alignof(arena_big));
+  const std::size_t map_bytes = round_up(trailer_at + sizeof(arena_big), page);
+  char* base = static_cast<char*>(os::map_aligned(map_bytes, std::max(alignment, page)));
+  if (base == nullptr) throw std::bad_alloc();
+  auto* t = new (base + trailer_at)
+      arena_big{nullptr, bigs_, base, map_bytes, reinterpret_cast<std::uintptr_t>(base) ^ kBigTag};
+  if (bigs_ != nullptr) bigs_->prev = t;
+  bigs_ = t;
+  mapped_ += map_bytes;
+  return base;
+}
+
+void arena_resource::deallocate_big(void* p, std::size_t bytes) noexcept {
+  char* base = static_cast<char*>(p);
+  auto* t = reinterpret_cast<arena_big*>(base + round_up(bytes, alignof(arena_big)));
+  if (t->tag != (reinterpret_cast<std::uintptr_t>(base) ^ kBigTag)) {
+    fail(
+        "slabpool: arena_resource::deallocate of an oversized block with a size that differs "
+        "from its allocation, or of memory this arena did not allocate\n");
+  }
+  if (t->prev != nullptr) {
+    t->prev->next = t->next;
+  } else {
+    bigs_ = t->next;
+  }
+  if (t->next != nullptr) t->next->prev = t->prev;
+  const std::size_t map_bytes = t->map_bytes;
+  mapped_ -= map_bytes;
+  os::unmap(base, map_bytes);
+}
+
+void arena_resource::release() noexcept {
+  for (arena_chunk* c = chunks_; c != nullptr;) {
+    arena_chunk* next = c->next;  // read before the unmap takes the header away
+    os::unmap(c, c->bytes);
+    c = next;
+  }
+  for (arena_big* b = bigs_; b != nullptr;) {
+    arena_big* next = b->next;
+    os::unmap(b->base, b->map_bytes);
+    b = next;
+  }
+  chunks_ = nullptr;
+  bigs_ = nullptr;
+  cur_ = end_ = nullptr;
+  std::fill(std::begin(free_), std::end(free_), nullptr);
+  std::fill(std::begin(aligned_free_), std::end(aligned_free_), nullptr);
+  next_chunk_bytes_ = initial_chunk_bytes_;
+  mapped_ = 0;
+  owner_ = 0;
+}
+
+}  // namespace slabpool

@@ -1,0 +1,60 @@
+// slabpool::resource: std::pmr over the process-wide allocator. Both fast paths are the core's
+// inline ones, so a pmr allocate or deallocate costs about one virtual call more than sp_malloc.
+#include <new>
+
+#include "heap.hpp"
+#include "slabpool/pmr.hpp"
+#include "slabpool/slabpool.h"
+
+namespace slabpool {
+
+// Everything but the common case: sizes above 1 KiB, alignments above 16, refills, failure. A
+// member, so the tail call from do_allocate passes its arguments on unchanged.
+void* resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  // Every block is 16-aligned, so smaller alignments need no work at all.
+  void* p = alignment <= detail::kMinAlignment ? detail::heap_malloc(bytes)
+                                               : sp_aligned_alloc(alignment, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+// The common case inline: up to 1 KiB at alignment <= 16 with a block staged on the current slab.
+// The core's try_pop_small leaves the refill to allocate_slow: with only tail calls left, the
+// function needs no stack frame.
+void* resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (bytes <= detail::kTableLookupMax && alignment <= detail::kMinAlignment) [[likely]] {
+    if (void* b = detail::try_pop_small(bytes); b != nullptr) [[likely]]
+      return b;
+  }
+  return allocate_slow(bytes, alignment);
+}
+
+// sp_free_sized(p, bytes) is heap_free(p) in this core: free finds the block's slab from its
+// address in O(1), so the size has no work left to save, and alignment needs none either (aligned
+// blocks are ordinary blocks). Inlining heap_free saves the call. If sized frees ever check the
+// size (a checked mode), route this through sp_free_sized.
+void resource::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*alignment*/) {
+  detail::heap_free(p);
+}
+
+bool resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  return this == &other || dynamic_cast<const resource*>(&other) != nullptr;
+}
+
+namespace {
+// Constant-initialised and never destroyed (the union has no destructor call for its member), so
+// the resource stays valid through static destruction: objects destroyed after a plain
+// function-local static would otherwise call into a dead object's vtable.
+union forever {
+  resource r;
+  constexpr forever() : r() {}
+  ~forever() {}
+};
+constinit forever g_resource;
+}  // namespace
+
+resource* get_resource() noexcept {
+  return &g_resource.r;
+}
+
+}  // namespace slabpool
