@@ -11,7 +11,9 @@
 
 namespace slabpool::detail {
 
-constexpr bool is_power_of_two(std::size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+constexpr bool is_power_of_two(std::size_t x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 
 // Smallest class at or above `size` whose blocks all fall on `alignment` (<= kUnitSize): slabs
 // start on unit boundaries, so a block size that is a multiple of the alignment suffices. The
@@ -33,7 +35,8 @@ inline void* aligned_malloc(std::size_t alignment, std::size_t size) noexcept {
   if (alignment <= kUnitSize && size <= kMaxClassSize && alignment <= kMaxClassSize) {
     return pop_block(tls_heap, aligned_class(size, alignment));
   }
-  return large_alloc(size, alignment, false);
+  // Size 0 still needs a unique block: large_alloc would compute a run of zero units.
+  return large_alloc(size == 0 ? 1 : size, alignment, false);
 }
 
 // n*size zeroed bytes; nullptr with ENOMEM on overflow or when memory runs out.

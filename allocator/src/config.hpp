@@ -16,7 +16,8 @@ inline constexpr std::uintptr_t kSegmentMask = kSegmentSize - 1;
 // segment header, so every slab starts on a unit boundary (64 KiB aligned).
 inline constexpr unsigned kUnitShift = 16;  // 64 KiB
 inline constexpr std::size_t kUnitSize = std::size_t{1} << kUnitShift;
-inline constexpr unsigned kUnitsPerSegment = kSegmentSize / kUnitSize;  // 64: one bit each in a word
+inline constexpr unsigned kUnitsPerSegment =
+    kSegmentSize / kUnitSize;  // 64: one bit each in a word
 static_assert(kUnitsPerSegment == 64, "the unit bitmaps are one 64-bit word");
 
 // malloc's guarantee (alignof(max_align_t)) and the smallest block.

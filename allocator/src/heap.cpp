@@ -24,19 +24,24 @@ constexpr std::size_t kCarveBytes = 16 * 1024;
 // visiting every slab of a long bin within a few refills.
 constexpr unsigned kScanLimit = 8;
 
-// Takes the blocks other threads freed into `s`, or links a batch of never-used blocks.
-// Precondition: s->free is empty. Returns whether s->free is now non-empty.
+// Refills the empty `free` list of `s`: with the blocks other threads freed (first, so remote lists
+// never grow while local frees keep the slab busy), else the owner's own frees, else a batch of
+// never-used blocks. Returns whether s->free is now non-empty.
 bool slab_refill(slab* s) {
   if (s->remote.load(std::memory_order_relaxed) != 0) {
     const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
     s->free = remote_list::head(word);
-    s->used.store(s->used.load(std::memory_order_relaxed) - remote_list::count(word),
-                  std::memory_order_relaxed);
+    return true;
+  }
+  if (s->local_free != nullptr) {
+    s->free = s->local_free;
+    s->local_free = nullptr;
+    s->local_count.store(0, std::memory_order_relaxed);
     return true;
   }
   if (s->carved == s->capacity) return false;
-  const std::uint32_t batch_max = static_cast<std::uint32_t>(
-      s->block_size >= kCarveBytes ? 1 : kCarveBytes / s->block_size);
+  const std::uint32_t batch_max =
+      static_cast<std::uint32_t>(s->block_size >= kCarveBytes ? 1 : kCarveBytes / s->block_size);
   const std::uint32_t left = s->capacity - s->carved;
   const std::uint32_t batch = left < batch_max ? left : batch_max;
   char* first = s->area + std::size_t{s->carved} * s->block_size;
@@ -53,13 +58,14 @@ bool slab_refill(slab* s) {
 
 slab* new_slab(heap* h, unsigned cls) {
   bool zeroed = false;
-  slab* s = acquire_span({class_slab_units(cls), 1}, &zeroed);
+  slab* s = acquire_span_reclaiming({class_slab_units(cls), 1}, &zeroed);
   if (s == nullptr) return nullptr;
   s->block_size = static_cast<std::uint32_t>(class_size(cls));
   s->capacity = static_cast<std::uint32_t>((std::size_t{s->units} << kUnitShift) / s->block_size);
   s->carved = 0;
   s->free = nullptr;
-  s->used.store(0, std::memory_order_relaxed);
+  s->local_free = nullptr;
+  s->local_count.store(0, std::memory_order_relaxed);
   s->remote.store(0, std::memory_order_relaxed);
   s->class_index = static_cast<std::uint8_t>(cls);
   s->kind = slab_kind::small;
@@ -102,6 +108,16 @@ slab* refill_class(heap* h, unsigned cls) {
 }  // namespace
 
 void* alloc_slow(heap* h, unsigned cls) noexcept {
+  // The commonest refill: the current slab's staged list ran dry but the owner has freed blocks
+  // into it since. Swapping lists needs no lock: other threads never read a heap's current slab
+  // lists (only its atomic local_count), so this stays as cheap as a few fast-path operations.
+  if (slab* s = h->current[cls]; s->local_free != nullptr) {
+    free_block* b = s->local_free;
+    s->local_free = nullptr;
+    s->local_count.store(0, std::memory_order_relaxed);
+    s->free = b->next;
+    return b;
+  }
   if (h == &g_empty_heap) {
     h = thread_heap_create();
     if (h == nullptr) {
@@ -118,11 +134,10 @@ void* alloc_slow(heap* h, unsigned cls) noexcept {
       errno = ENOMEM;
       return nullptr;
     }
-    h->current[cls] = s;
+    set_current(h, cls, s);
   }
   free_block* b = s->free;
   s->free = b->next;
-  s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return b;
 }
 
@@ -149,7 +164,8 @@ void free_slow(slab* s, void* p) noexcept {
     case slab_kind::unused:
       break;
   }
-  report_fatal("free", p, "not an allocated block (double free of a large block, or a stray pointer)");
+  report_fatal("free", p,
+               "not an allocated block (double free of a large block, or a stray pointer)");
 }
 
 void free_null_or_invalid(void* p) noexcept {

@@ -22,8 +22,13 @@ struct heap_bin {
   std::uint32_t slabs = 0;
 };
 
+inline constexpr std::size_t kDirectSlots = kTableLookupMax / 16 + 1;
+
 struct heap {
   // Hot: the slab each class allocates from. Never null; g_empty_slab when there is none yet.
+  // `direct` mirrors `current` by (size + 15) / 16 for sizes up to kTableLookupMax, saving the
+  // class-table load on the commonest allocations.
+  slab* direct[kDirectSlots];
   slab* current[kClassCount];
   // Cold: everything below is touched by slow paths only, under `lock`. A trimmer thread takes the
   // lock to release slabs of a heap whose thread sits idle.
@@ -40,7 +45,18 @@ extern constinit slab g_empty_slab;
 extern constinit heap g_empty_heap;
 
 constexpr heap::heap() {
+  for (slab*& s : direct) s = &g_empty_slab;
   for (slab*& s : current) s = &g_empty_slab;
+}
+
+// Makes `s` the slab class `cls` allocates from (owner, or trimmer holding h->lock for the owner).
+inline void set_current(heap* h, unsigned cls, slab* s) {
+  h->current[cls] = s;
+  if (class_size(cls) <= kTableLookupMax) {
+    for (std::size_t i = 0; i < kDirectSlots; ++i) {
+      if (kSmallClassTable[i] == cls) h->direct[i] = s;
+    }
+  }
 }
 
 #if defined(__GNUC__)
@@ -69,36 +85,51 @@ void large_free(slab* s) noexcept;
 SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls) noexcept {
   slab* s = h->current[cls];
   free_block* b = s->free;
-  if (b == nullptr) [[unlikely]] return alloc_slow(h, static_cast<unsigned>(cls));
+  if (b == nullptr) [[unlikely]]
+    return alloc_slow(h, static_cast<unsigned>(cls));
   s->free = b->next;
-  s->used.store(s->used.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return b;
+}
+
+// The fast path alone, for adapters that keep their own slow path: a block for a size up to
+// kTableLookupMax, or nullptr when the current slab has none staged (then call heap_malloc).
+SLABPOOL_ALWAYS_INLINE void* try_pop_small(std::size_t size) noexcept {
+  slab* s = tls_heap->direct[(size + 15) >> 4];
+  free_block* b = s->free;
+  if (b != nullptr) [[likely]]
+    s->free = b->next;
   return b;
 }
 
 SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
-  // Most requests are small: test the table range first so they take one compare and one load.
-  std::size_t cls;
+  heap* h = tls_heap;
+  // Most requests are small: one compare, then the slab straight from the size.
   if (size <= kTableLookupMax) [[likely]] {
-    cls = kSmallClassTable[(size + 15) >> 4];
-  } else if (size <= kMaxClassSize) {
-    cls = class_of_geometric(size);
-  } else {
-    return large_alloc(size, kMinAlignment, false);
+    const std::size_t slot = (size + 15) >> 4;
+    slab* s = h->direct[slot];
+    free_block* b = s->free;
+    if (b == nullptr) [[unlikely]]
+      return alloc_slow(h, kSmallClassTable[slot]);
+    s->free = b->next;
+    return b;
   }
-  return pop_block(tls_heap, cls);
+  if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size));
+  return large_alloc(size, kMinAlignment, false);
 }
 
 SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   // No block starts on a segment boundary, so one test sends both nullptr and garbage aside.
-  if ((a & kSegmentMask) == 0) [[unlikely]] return free_null_or_invalid(p);
+  if ((a & kSegmentMask) == 0) [[unlikely]]
+    return free_null_or_invalid(p);
   slab* s = slab_of(p);
   if (s->owner.load(std::memory_order_relaxed) == tls_heap) [[likely]] {
     auto* b = static_cast<free_block*>(p);
-    b->next = s->free;
-    s->free = b;
-    // Release: a trimmer that reads used == 0 must also see the list that made it so.
-    s->used.store(s->used.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    b->next = s->local_free;
+    s->local_free = b;
+    // Release: a trimmer that counts this block as returned must also see the list holding it.
+    s->local_count.store(s->local_count.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_release);
     return;
   }
   free_slow(s, p);

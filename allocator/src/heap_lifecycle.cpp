@@ -77,25 +77,28 @@ heap* heap_struct_take() {
 
 void heap_struct_recycle(heap* h) {
   std::lock_guard guard(g_registry.lock);
-  if (h->prev_live != nullptr) h->prev_live->next_live = h->next_live;
-  else g_registry.live = h->next_live;
+  if (h->prev_live != nullptr)
+    h->prev_live->next_live = h->next_live;
+  else
+    g_registry.live = h->next_live;
   if (h->next_live != nullptr) h->next_live->prev_live = h->prev_live;
   h->live = false;
   h->next_live = g_registry.recycled;
   g_registry.recycled = h;
 }
 
-// Moves blocks waiting on the remote list onto the local list (appending; exit path only).
-void collect_remote(slab* s) {
-  const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
-  free_block* head = remote_list::head(word);
-  if (head == nullptr) return;
-  free_block* tail = head;
-  while (tail->next != nullptr) tail = tail->next;
-  tail->next = s->free;
-  s->free = head;
-  s->used.store(s->used.load(std::memory_order_relaxed) - remote_list::count(word),
-                std::memory_order_relaxed);
+// Moves the staged `free` list onto `local_free`, so the slab obeys the non-current invariant
+// (free empty) that lets other threads count its live blocks.
+void unstage_free_list(slab* s) {
+  if (s->free == nullptr) return;
+  free_block* tail = s->free;
+  std::uint32_t n = 1;
+  for (; tail->next != nullptr; tail = tail->next) ++n;
+  tail->next = s->local_free;
+  s->local_free = s->free;
+  s->free = nullptr;
+  s->local_count.store(s->local_count.load(std::memory_order_relaxed) + n,
+                       std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -119,8 +122,8 @@ void heap_abandon(heap* h) noexcept {
       for (std::uint32_t i = 0; i < bin.slabs; ++i) {
         slab* next = s->next;
         s->in_bin = 0;
-        collect_remote(s);
-        if (s->used.load(std::memory_order_relaxed) == 0) {
+        unstage_free_list(s);
+        if (slab_live_blocks(s, 0) == 0) {
           release_span(s, trim_clock_ms());
         } else {
           // Other threads may still free into it: their pushes land on `remote`, whoever owns it.
@@ -134,7 +137,7 @@ void heap_abandon(heap* h) noexcept {
         s = next;
       }
       bin = heap_bin{};
-      h->current[cls] = &g_empty_slab;
+      set_current(h, cls, &g_empty_slab);
     }
   }
   heap_struct_recycle(h);
@@ -143,12 +146,23 @@ void heap_abandon(heap* h) noexcept {
 slab* adopt_abandoned(unsigned cls, heap* h) noexcept {
   if (g_registry.abandoned[cls].load(std::memory_order_relaxed) == nullptr) return nullptr;
   std::lock_guard guard(g_registry.abandoned_lock);
+  // Take the first slab with a free block. Full ones stay for later (their blocks may still come
+  // back), so a pile of full slabs on top cannot hide the reusable ones below; the scan is bounded
+  // to keep the refill short.
+  constexpr unsigned kAdoptScan = 32;
+  slab* previous = nullptr;
   slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed);
-  if (s == nullptr) return nullptr;
-  g_registry.abandoned[cls].store(s->next, std::memory_order_relaxed);
-  s->in_bin = 0;
-  s->owner.store(h, std::memory_order_release);
-  return s;
+  for (unsigned i = 0; s != nullptr && i < kAdoptScan; ++i, previous = s, s = s->next) {
+    if (slab_live_blocks(s, 0) == s->capacity) continue;
+    if (previous == nullptr)
+      g_registry.abandoned[cls].store(s->next, std::memory_order_relaxed);
+    else
+      previous->next = s->next;
+    s->in_bin = 0;
+    s->owner.store(h, std::memory_order_release);
+    return s;
+  }
+  return nullptr;
 }
 
 }  // namespace slabpool::detail
@@ -168,10 +182,11 @@ bool abandoned_release_empty(std::uint64_t now_ms) noexcept {
     slab* s = g_registry.abandoned[cls].load(std::memory_order_relaxed);
     while (s != nullptr) {
       slab* next = s->next;
-      const std::uint32_t used = s->used.load(std::memory_order_acquire);
-      if (used == remote_list::count(s->remote.load(std::memory_order_acquire))) {
-        if (previous == nullptr) g_registry.abandoned[cls].store(next, std::memory_order_relaxed);
-        else previous->next = next;
+      if (slab_live_blocks(s, 0) == 0) {
+        if (previous == nullptr)
+          g_registry.abandoned[cls].store(next, std::memory_order_relaxed);
+        else
+          previous->next = next;
         s->in_bin = 0;
         release_span(s, now_ms);
       } else {
@@ -182,6 +197,12 @@ bool abandoned_release_empty(std::uint64_t now_ms) noexcept {
     }
   }
   return remaining;
+}
+
+slab* acquire_span_reclaiming(span_request request, bool* zeroed) noexcept {
+  if (slab* s = acquire_span(request, zeroed, false)) return s;
+  abandoned_release_empty(trim_clock_ms());
+  return acquire_span(request, zeroed, true);
 }
 
 void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept {

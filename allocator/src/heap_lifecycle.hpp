@@ -20,6 +20,10 @@ slab* adopt_abandoned(unsigned cls, heap* h) noexcept;
 // (still in use) remains.
 bool abandoned_release_empty(std::uint64_t now_ms) noexcept;
 
+// acquire_span, but before mapping a new segment it first returns the empty slabs of exited threads
+// to the pool: memory already mapped is reused before more is taken from the OS.
+slab* acquire_span_reclaiming(span_request request, bool* zeroed) noexcept;
+
 // Calls fn(s, context) for each abandoned slab, holding the abandoned-list lock.
 void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept;
 

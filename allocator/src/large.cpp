@@ -6,6 +6,7 @@
 
 #include "clock.hpp"
 #include "heap.hpp"
+#include "heap_lifecycle.hpp"
 #include "trim.hpp"
 
 namespace slabpool::detail {
@@ -20,7 +21,8 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   const std::size_t align_units = alignment > kUnitSize ? alignment >> kUnitShift : 1;
   if (units + align_units <= kUnitsPerSegment) {
     bool zeroed = false;
-    slab* s = acquire_span({static_cast<unsigned>(units), static_cast<unsigned>(align_units)}, &zeroed);
+    slab* s = acquire_span_reclaiming(
+        {static_cast<unsigned>(units), static_cast<unsigned>(align_units)}, &zeroed);
     if (s == nullptr) {
       errno = ENOMEM;
       return nullptr;

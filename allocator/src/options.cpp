@@ -19,8 +19,10 @@ const option_spec kOptionSpecs[kOptionCount] = {
     {"SLABPOOL_TRIM_INTERVAL_MS", "milliseconds, 10..60000",
      "period of the decay passes (background thread and slow-path clock check)", 100, 10, 60000,
      false},
-    {"SLABPOOL_BACKGROUND_TRIM", "0 or 1", "1 runs a background trimmer thread, 0 trims only on "
-     "slow paths and explicit sp_trim()", 1, 0, 1, false},
+    {"SLABPOOL_BACKGROUND_TRIM", "0 or 1",
+     "1 runs a background trimmer thread, 0 trims only on "
+     "slow paths and explicit sp_trim()",
+     1, 0, 1, false},
     {"SLABPOOL_MEMORY_LIMIT", "bytes with optional k/M/G suffix, 0 = none",
      "soft limit: while resident memory is above it, trimming ignores the delay", 0, 0,
      std::int64_t{1} << 50, true},
@@ -109,14 +111,26 @@ bool parse_option_value(sp_option which, const char* text, std::int64_t* out) no
   if (spec.is_size && *c != '\0') {
     unsigned shift = 0;
     switch (*c) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      default: return false;
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        return false;
     }
     ++c;
-    if (*c == 'i' && c[1] == 'B') c += 2;       // accept KiB/MiB/GiB too
-    else if (*c == 'B' || *c == 'b') ++c;        // and kB/MB/GB
+    if (*c == 'i' && c[1] == 'B')
+      c += 2;  // accept KiB/MiB/GiB too
+    else if (*c == 'B' || *c == 'b')
+      ++c;  // and kB/MB/GB
     if (value > (std::uint64_t{1} << (62 - shift))) return false;
     value <<= shift;
   }
@@ -127,7 +141,9 @@ bool parse_option_value(sp_option which, const char* text, std::int64_t* out) no
   return true;
 }
 
-void options_init() noexcept { pthread_once(&g_options_once, read_environment); }
+void options_init() noexcept {
+  pthread_once(&g_options_once, read_environment);
+}
 
 namespace {
 // SLABPOOL_STATS acts at exit. It lives here, not in stats.cpp, because every program that

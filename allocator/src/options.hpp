@@ -10,13 +10,13 @@
 namespace slabpool::detail {
 
 struct option_spec {
-  const char* env_name;   // SLABPOOL_...
-  const char* form;       // the accepted form, quoted in warnings
-  const char* meaning;    // one line for the README and --help texts
+  const char* env_name;  // SLABPOOL_...
+  const char* form;      // the accepted form, quoted in warnings
+  const char* meaning;   // one line for the README and --help texts
   std::int64_t default_value;
   std::int64_t min_value;
   std::int64_t max_value;
-  bool is_size;           // accepts k/M/G suffixes
+  bool is_size;  // accepts k/M/G suffixes
 };
 
 inline constexpr int kOptionCount = SP_OPTION_COUNT_;

@@ -36,7 +36,9 @@ void* linux_os::map_aligned(std::size_t size, std::size_t alignment) noexcept {
   return reinterpret_cast<void*>(aligned);
 }
 
-void linux_os::unmap(void* p, std::size_t size) noexcept { munmap(p, size); }
+void linux_os::unmap(void* p, std::size_t size) noexcept {
+  munmap(p, size);
+}
 
 void linux_os::decommit(void* p, std::size_t size) noexcept {
   const int saved_errno = errno;
@@ -52,7 +54,8 @@ std::size_t linux_os::page_size() noexcept {
 std::uint64_t linux_os::now_ms() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
 void linux_os::write_error(const char* text) noexcept {

@@ -4,7 +4,8 @@
 
 namespace slabpool::detail {
 
-[[noreturn]] void report_fatal(const char* operation, const void* pointer, const char* problem) noexcept;
+[[noreturn]] void report_fatal(const char* operation, const void* pointer,
+                               const char* problem) noexcept;
 
 // Formats `value` as 0x-prefixed hex into `out` (at least 19 bytes); returns out.
 char* format_hex(char* out, unsigned long long value) noexcept;

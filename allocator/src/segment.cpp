@@ -16,7 +16,8 @@ constexpr std::size_t kMapChunks = std::size_t{1} << (kAddressBits - kSegmentShi
 constinit std::atomic<std::uint64_t> g_segment_map[kMapChunks / 64] = {};
 
 void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
-  for (std::uintptr_t chunk = base >> kSegmentShift; chunk < (base + size) >> kSegmentShift; ++chunk) {
+  for (std::uintptr_t chunk = base >> kSegmentShift; chunk < (base + size) >> kSegmentShift;
+       ++chunk) {
     const std::uint64_t bit = std::uint64_t{1} << (chunk % 64);
     if (present) {
       g_segment_map[chunk / 64].fetch_or(bit, std::memory_order_release);
@@ -37,7 +38,8 @@ struct huge_cache_entry {
 // Counters are atomics so readers (stats) need no lock.
 struct segment_pool {
   std::mutex lock;
-  segment* with_free_units = nullptr;  // regular segments that have at least one free unit
+  // Regular segments that have at least one free unit, per span side (see segment::span_side).
+  segment* with_free_units[2] = {};
   huge_cache_entry huge_cache[kHugeCacheSlots] = {};
   unsigned huge_cached = 0;
   std::atomic<std::size_t> mapped = 0;
@@ -56,17 +58,31 @@ void sub(std::atomic<std::size_t>& counter, std::size_t bytes) {
   counter.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
+// The list is kept in address order: first fit over it packs spans towards low addresses, which
+// keeps fragmentation down under churn and lets high segments drain and be unmapped.
 void pool_link(segment* seg) {
-  seg->prev = nullptr;
-  seg->next = g_pool.with_free_units;
-  if (seg->next) seg->next->prev = seg;
-  g_pool.with_free_units = seg;
+  segment*& head = g_pool.with_free_units[seg->span_side];
+  segment* before = nullptr;
+  segment* after = head;
+  while (after != nullptr && after < seg) {
+    before = after;
+    after = after->next;
+  }
+  seg->prev = before;
+  seg->next = after;
+  if (after) after->prev = seg;
+  if (before)
+    before->next = seg;
+  else
+    head = seg;
   seg->in_pool_list = true;
 }
 
 void pool_unlink(segment* seg) {
-  if (seg->prev) seg->prev->next = seg->next;
-  else g_pool.with_free_units = seg->next;
+  if (seg->prev)
+    seg->prev->next = seg->next;
+  else
+    g_pool.with_free_units[seg->span_side] = seg->next;
   if (seg->next) seg->next->prev = seg->prev;
   seg->next = seg->prev = nullptr;
   seg->in_pool_list = false;
@@ -173,15 +189,25 @@ bool segment_map_contains(const void* p) noexcept {
   return (g_segment_map[chunk / 64].load(std::memory_order_acquire) >> (chunk % 64)) & 1;
 }
 
-slab* acquire_span(span_request request, bool* zeroed) noexcept {
+slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
+  const std::uint8_t side = request.units == 1 && request.align_units == 1 ? 0 : 1;
   std::lock_guard guard(g_pool.lock);
-  for (segment* seg = g_pool.with_free_units; seg != nullptr; seg = seg->next) {
+  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
     if (unsigned first = find_free_run(seg->used_units, request); first != 0) {
       return carve_span(seg, first, request.units, zeroed);
     }
   }
-  segment* seg = map_segment();
-  if (seg == nullptr) return nullptr;
+  // An empty segment of the other side can switch over before a new one is mapped.
+  segment* seg = g_pool.with_free_units[side ^ 1];
+  while (seg != nullptr && seg->used_units != 1) seg = seg->next;
+  if (seg != nullptr) {
+    pool_unlink(seg);
+  } else {
+    if (!may_map) return nullptr;
+    seg = map_segment();
+    if (seg == nullptr) return nullptr;
+  }
+  seg->span_side = side;
   pool_link(seg);
   return carve_span(seg, request.align_units, request.units, zeroed);
 }
@@ -276,8 +302,8 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
           ++i;
         }
       }
-      for (segment* seg = g_pool.with_free_units; seg != nullptr;) {
-        segment* next = seg->next;
+      // Decommits the idle free units of one segment, or takes the whole segment when empty.
+      auto visit = [&](segment* seg) {
         const std::uint64_t free_dirty = ~seg->used_units & seg->dirty_units;
         if (seg->used_units == 1) {  // empty: the whole mapping can go
           bool all_idle = true;
@@ -287,17 +313,16 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
           if (all_idle || excess > 0) {
             if (unmap_count == kBatch) {
               more = true;
-              break;
+              return;
             }
-            const std::size_t dirty_bytes =
-                static_cast<std::size_t>(std::popcount(free_dirty)) << kUnitShift;
+            const std::size_t dirty_bytes = static_cast<std::size_t>(std::popcount(free_dirty))
+                                            << kUnitShift;
             excess = excess > dirty_bytes ? excess - dirty_bytes : 0;
             sub(g_pool.free_resident, dirty_bytes);
             pool_unlink(seg);
             unmap_resident[unmap_count] = dirty_bytes + kSegmentHeaderBytes;
             to_unmap[unmap_count++] = seg;
-            seg = next;
-            continue;
+            return;
           }
         }
         // Decommit maximal runs of free dirty units that are idle (or over budget).
@@ -318,7 +343,7 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
           }
           if (run_count == kBatch) {
             more = true;
-            break;
+            return;
           }
           const std::uint64_t mask = run_mask(u, end - u);
           const std::size_t bytes = std::size_t{end - u} << kUnitShift;
@@ -329,14 +354,19 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
           runs[run_count++] = {seg, u, end - u};
           u = end;
         }
-        if (more) break;
-        seg = next;
+      };
+      for (unsigned side = 0; side < 2 && !more; ++side) {
+        for (segment* seg = g_pool.with_free_units[side]; seg != nullptr && !more;) {
+          segment* next = seg->next;  // visit may unlink seg
+          visit(seg);
+          seg = next;
+        }
       }
     }
     for (unsigned i = 0; i < run_count; ++i) {
       const std::size_t bytes = std::size_t{runs[i].units} << kUnitShift;
-      os::decommit(reinterpret_cast<char*>(runs[i].seg) + (std::size_t{runs[i].first} << kUnitShift),
-                   bytes);
+      os::decommit(
+          reinterpret_cast<char*>(runs[i].seg) + (std::size_t{runs[i].first} << kUnitShift), bytes);
       returned += bytes;
     }
     for (unsigned i = 0; i < unmap_count; ++i) {
@@ -363,14 +393,22 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
 }
 
 void segment_pool_note_large(std::size_t bytes, bool live) noexcept {
-  if (live) add(g_pool.large_live, bytes);
-  else sub(g_pool.large_live, bytes);
+  if (live)
+    add(g_pool.large_live, bytes);
+  else
+    sub(g_pool.large_live, bytes);
 }
 
-void segment_pool_lock_for_fork() noexcept { g_pool.lock.lock(); }
-void segment_pool_unlock_after_fork() noexcept { g_pool.lock.unlock(); }
+void segment_pool_lock_for_fork() noexcept {
+  g_pool.lock.lock();
+}
+void segment_pool_unlock_after_fork() noexcept {
+  g_pool.lock.unlock();
+}
 
-std::size_t segment_bytes_mapped() noexcept { return g_pool.mapped.load(std::memory_order_relaxed); }
+std::size_t segment_bytes_mapped() noexcept {
+  return g_pool.mapped.load(std::memory_order_relaxed);
+}
 
 segment_pool_counters segment_pool_read() noexcept {
   return {g_pool.mapped.load(std::memory_order_relaxed),

@@ -23,8 +23,7 @@ enum class slab_kind : std::uint8_t { unused, small, large, huge };
 
 // Blocks freed by threads other than the owner are pushed onto `remote` with one CAS. The word
 // packs the list head (low kAddressBits) and the number of blocks on it (high bits), so the owner
-// takes the whole list and its length with one exchange, and a trimmer can tell from one load
-// whether every block still counted in `used` is in fact waiting on that list.
+// takes the whole list with one exchange, and a trimmer can count the blocks on it with one load.
 struct remote_list {
   static constexpr unsigned kCountShift = kAddressBits;
   static constexpr std::uintptr_t kHeadMask = (std::uintptr_t{1} << kCountShift) - 1;
@@ -36,24 +35,31 @@ struct remote_list {
   }
 };
 
+// Every block a slab has carved is in exactly one place: `free` (staged for the owner's next
+// allocations), `local_free` (freed by the owner), `remote` (freed by another thread), or held by
+// the program. Allocation pops `free` and counts nothing; a free by the owner pushes `local_free`
+// and counts it. A refill swaps a list into `free` once `free` runs dry, and a slab stops being
+// current only with `free` empty, so for every non-current slab
+//   live blocks = carved - local_count - remote count
+// which a trimmer can evaluate from another thread without touching the lists.
 struct slab {
   // --- read or written by the fast paths ---
-  free_block* free = nullptr;          // owner-only list the fast path pops and pushes
+  free_block* free = nullptr;          // owner pops
+  free_block* local_free = nullptr;    // owner pushes
   std::atomic<heap*> owner = nullptr;  // owning heap; nullptr for large blocks and abandoned slabs
-  // Blocks handed out and not yet back on `free`. Only the owner writes it (a plain load and store,
-  // never an RMW); trimmers read it to find empty slabs.
-  std::atomic<std::uint32_t> used = 0;
+  // Blocks on local_free. Only the owner writes it (a plain load and store, never an RMW).
+  std::atomic<std::uint32_t> local_count = 0;
   std::uint32_t block_size = 0;
   // --- slow paths only ---
   std::atomic<std::uintptr_t> remote = 0;
-  char* area = nullptr;          // first byte of the span
-  std::uint32_t capacity = 0;    // blocks that fit in the span
-  std::uint32_t carved = 0;      // blocks ever linked into `free`; the rest is untouched memory
-  std::uint16_t units = 0;       // span length
+  char* area = nullptr;        // first byte of the span
+  std::uint32_t capacity = 0;  // blocks that fit in the span
+  std::uint32_t carved = 0;    // blocks carved so far; the rest is untouched memory
+  std::uint16_t units = 0;     // span length
   std::uint8_t class_index = 0;
   slab_kind kind = slab_kind::unused;
-  std::uint8_t in_bin = 0;       // linked in a heap bin or the abandoned list
-  slab* next = nullptr;          // links in a heap bin, the abandoned list
+  std::uint8_t in_bin = 0;  // linked in a heap bin or the abandoned list
+  slab* next = nullptr;     // links in a heap bin, the abandoned list
   slab* prev = nullptr;
   std::uint64_t empty_since_ms = 0;  // when a trim pass first saw it empty
   bool seen_empty = false;           // empty_since_ms is valid
@@ -70,8 +76,28 @@ struct segment {
   segment* next = nullptr;  // pool list of segments with free units
   segment* prev = nullptr;
   bool in_pool_list = false;
+  // Segments serve either single-unit spans (small slabs) or multi-unit ones (bigger slabs, large
+  // blocks), never both: scattered single units would otherwise leave no contiguous run for the
+  // multi-unit spans. An empty segment may change sides.
+  std::uint8_t span_side = 0;  // 0: single-unit spans, 1: multi-unit spans
   slab slabs[kUnitsPerSegment];
 };
+
+// Blocks of `s` the program holds, given how many sit on its `free` list (0 for any slab that is
+// not some heap's current slab). Exact when the owner cannot run concurrently, or for non-current
+// slabs.
+inline std::uint32_t slab_live_blocks(const slab* s, std::uint32_t staged) {
+  const std::uint32_t returned = s->local_count.load(std::memory_order_acquire) +
+                                 remote_list::count(s->remote.load(std::memory_order_acquire));
+  const std::uint32_t not_live = staged + returned;
+  return s->carved > not_live ? s->carved - not_live : 0;
+}
+
+inline std::uint32_t list_length(const free_block* b) {
+  std::uint32_t n = 0;
+  for (; b != nullptr; b = b->next) ++n;
+  return n;
+}
 
 // Bytes at the start of every segment reserved for the header.
 inline constexpr std::size_t kSegmentHeaderBytes = (sizeof(segment) + 4095) & ~std::size_t{4095};
@@ -95,10 +121,10 @@ struct span_request {
   unsigned units;        // run length, 1..kMaxLargeUnits
   unsigned align_units;  // the run's first unit index is a multiple of this (power of two)
 };
-// Takes a run of free units from a segment (mapping a new one when none fits) and returns its head
-// slab with `area` and `units` set, or nullptr when the OS refuses memory. `*zeroed` tells whether
-// every byte of the span is known to be zero.
-slab* acquire_span(span_request request, bool* zeroed) noexcept;
+// Takes a run of free units from a segment (mapping a new one when none fits and `may_map`) and
+// returns its head slab with `area` and `units` set, or nullptr. `*zeroed` tells whether every byte
+// of the span is known to be zero.
+slab* acquire_span(span_request request, bool* zeroed, bool may_map = true) noexcept;
 // Returns a span to its segment. Its memory stays resident until a decay pass finds it idle for
 // longer than the delay, counting from `idle_since_ms`.
 void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
@@ -117,11 +143,11 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
                                bool* pending) noexcept;
 
 struct segment_pool_counters {
-  std::size_t mapped;          // bytes mapped for segments and huge blocks
-  std::size_t resident;        // upper estimate: headers, units touched since their last decommit
-  std::size_t free_resident;   // of which free (empty spans, cached huge blocks)
-  std::size_t large_live;      // bytes in live large and huge blocks
-  std::size_t returned;        // bytes given back to the OS so far (decommitted or unmapped)
+  std::size_t mapped;         // bytes mapped for segments and huge blocks
+  std::size_t resident;       // upper estimate: headers, units touched since their last decommit
+  std::size_t free_resident;  // of which free (empty spans, cached huge blocks)
+  std::size_t large_live;     // bytes in live large and huge blocks
+  std::size_t returned;       // bytes given back to the OS so far (decommitted or unmapped)
   std::size_t segments;
 };
 segment_pool_counters segment_pool_read() noexcept;

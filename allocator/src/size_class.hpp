@@ -11,8 +11,8 @@
 
 namespace slabpool::detail {
 
-inline constexpr std::size_t kMaxSmallStepSize = 128;   // last class of the 16-byte steps
-inline constexpr std::size_t kTableLookupMax = 1024;    // sizes resolved by one table load
+inline constexpr std::size_t kMaxSmallStepSize = 128;  // last class of the 16-byte steps
+inline constexpr std::size_t kTableLookupMax = 1024;   // sizes resolved by one table load
 inline constexpr std::size_t kMaxClassSize = 128 * 1024;
 inline constexpr unsigned kClassCount = 48;
 
@@ -36,7 +36,7 @@ inline constexpr auto kSmallClassTable = [] {
   for (std::size_t i = 0; i < table.size(); ++i) {
     const std::size_t size = i == 0 ? 1 : i * 16;
     table[i] = static_cast<std::uint8_t>(size <= kMaxSmallStepSize ? (size + 15) / 16 - 1
-                                                                    : class_of_geometric(size));
+                                                                   : class_of_geometric(size));
   }
   return table;
 }();
@@ -47,11 +47,11 @@ constexpr unsigned size_to_class(std::size_t size) {
   return class_of_geometric(size);
 }
 
-// Units per slab: room for at least eight blocks, capped at 512 KiB so a few idle slabs of the
+// Units per slab: room for at least eight blocks, capped at 256 KiB so a few idle slabs of the
 // biggest classes do not pin much memory.
 constexpr unsigned class_slab_units(unsigned cls) {
   const std::size_t want = (class_size(cls) * 8 + kUnitSize - 1) / kUnitSize;
-  return static_cast<unsigned>(want < 1 ? 1 : (want > 8 ? 8 : want));
+  return static_cast<unsigned>(want < 1 ? 1 : (want > 4 ? 4 : want));
 }
 
 static_assert(class_size(kClassCount - 1) == kMaxClassSize);

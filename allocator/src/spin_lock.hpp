@@ -22,8 +22,10 @@ class spin_lock {
   void lock() noexcept {
     for (unsigned spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
       while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins > 64) sched_yield();  // the holder may be preempted: stop burning its core
-        else cpu_relax();
+        if (++spins > 64)
+          sched_yield();  // the holder may be preempted: stop burning its core
+        else
+          cpu_relax();
       }
     }
   }

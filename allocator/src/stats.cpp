@@ -17,33 +17,39 @@
 namespace slabpool::detail {
 namespace {
 
-void count_slab(sp_stats* out, const slab* s) {
-  const std::uint32_t used = s->used.load(std::memory_order_acquire);
-  const std::uint32_t remote = remote_list::count(s->remote.load(std::memory_order_acquire));
-  const std::size_t live = used >= remote ? used - remote : 0;
+void count_slab(sp_stats* out, const slab* s, std::uint32_t staged) {
+  const std::size_t live = slab_live_blocks(s, staged);
   sp_class_stats& c = out->classes[s->class_index];
   c.slabs += 1;
   c.live_blocks += live;
   c.free_blocks += s->capacity - live;
   out->allocated += live * s->block_size;
   out->active += std::size_t{s->units} << kUnitShift;
-  if (live == 0) out->cached += std::size_t{s->units} << kUnitShift;  // an empty slab kept for reuse
+  if (live == 0)
+    out->cached += std::size_t{s->units} << kUnitShift;  // an empty slab kept for reuse
 }
 
 void count_heap(heap* h, void* raw) {
   auto* out = static_cast<sp_stats*>(raw);
   out->threads += 1;
   std::lock_guard guard(h->lock);
-  for (const heap_bin& bin : h->bins) {
+  // The caller's own current slabs have staged blocks it may count; another thread's staged
+  // blocks cannot be read safely and count as live (at most one refill batch per class).
+  const bool own = h == tls_heap;
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    const heap_bin& bin = h->bins[cls];
     const slab* s = bin.ring;
-    for (std::uint32_t i = 0; i < bin.slabs; ++i, s = s->next) count_slab(out, s);
+    for (std::uint32_t i = 0; i < bin.slabs; ++i, s = s->next) {
+      const bool staged_readable = own && s == h->current[cls];
+      count_slab(out, s, staged_readable ? list_length(s->free) : 0);
+    }
   }
 }
 
 void count_abandoned(slab* s, void* raw) {
   auto* out = static_cast<sp_stats*>(raw);
   out->abandoned_slabs += 1;
-  count_slab(out, s);
+  count_slab(out, s, 0);
 }
 
 std::size_t read_process_rss() {
@@ -99,11 +105,12 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
   text_sink out{buffer, size};
   if (size > 0) buffer[0] = '\0';
   if (json) {
-    out.add("{\"allocated\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"cached\":%zu,"
-            "\"returned\":%zu,\"trims\":%zu,\"threads\":%zu,\"abandoned_slabs\":%zu,"
-            "\"process_rss\":%zu,\"classes\":[",
-            st.allocated, st.active, st.resident, st.mapped, st.cached, st.returned, st.trims,
-            st.threads, st.abandoned_slabs, st.process_rss);
+    out.add(
+        "{\"allocated\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"cached\":%zu,"
+        "\"returned\":%zu,\"trims\":%zu,\"threads\":%zu,\"abandoned_slabs\":%zu,"
+        "\"process_rss\":%zu,\"classes\":[",
+        st.allocated, st.active, st.resident, st.mapped, st.cached, st.returned, st.trims,
+        st.threads, st.abandoned_slabs, st.process_rss);
     bool first = true;
     for (const sp_class_stats& c : st.classes) {
       if (c.slabs == 0) continue;

@@ -75,7 +75,8 @@ void* trimmer_main(void*) {
       continue;
     }
     std::uint64_t wait = interval << (quiet_passes < 4 ? quiet_passes : 4);
-    if (wait > kMaxBackoffMs && wait > interval) wait = kMaxBackoffMs > interval ? kMaxBackoffMs : interval;
+    if (wait > kMaxBackoffMs && wait > interval)
+      wait = kMaxBackoffMs > interval ? kMaxBackoffMs : interval;
     sleep_ms_locked(wait);
   }
   pthread_mutex_unlock(&g_trimmer.mutex);
@@ -153,11 +154,11 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
         s = next;
         continue;
       }
-      // Empty when every block still counted as used sits on the remote list. Then no thread can
-      // touch the slab: the owner has no block of it, and all remote frees have completed.
-      const std::uint32_t used = s->used.load(std::memory_order_acquire);
-      const std::uint32_t remote = remote_list::count(s->remote.load(std::memory_order_acquire));
-      if (used != remote) {
+      // Empty when every carved block is back on a free list. Then no thread can touch the slab:
+      // nobody holds a block of it, and every remote push has completed. Only the owner may walk
+      // its current slab's staged list; other slabs have none.
+      const std::uint32_t staged = is_current ? list_length(s->free) : 0;
+      if (slab_live_blocks(s, staged) != 0) {
         s->seen_empty = false;
         if (!is_current) result->held = true;
         s = next;
@@ -176,7 +177,7 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
         continue;
       }
       bin_unlink(bin, s);
-      if (is_current) h->current[cls] = &g_empty_slab;
+      if (is_current) set_current(h, cls, &g_empty_slab);
       release_span(s, s->empty_since_ms);
       s = next;
     }
@@ -220,8 +221,12 @@ void trim_tick(std::uint64_t now_ms) noexcept {
   }
 }
 
-void trimmer_fork_prepare() noexcept { pthread_mutex_lock(&g_trimmer.mutex); }
-void trimmer_fork_parent() noexcept { pthread_mutex_unlock(&g_trimmer.mutex); }
+void trimmer_fork_prepare() noexcept {
+  pthread_mutex_lock(&g_trimmer.mutex);
+}
+void trimmer_fork_parent() noexcept {
+  pthread_mutex_unlock(&g_trimmer.mutex);
+}
 void trimmer_fork_child() noexcept {
   // The trimmer thread does not exist in the child: start over, lazily.
   pthread_mutex_init(&g_trimmer.mutex, nullptr);
@@ -230,14 +235,20 @@ void trimmer_fork_child() noexcept {
   g_next_trim_ms.store(0, std::memory_order_relaxed);
 }
 
-std::size_t trim_passes_run() noexcept { return g_passes.load(std::memory_order_relaxed); }
+std::size_t trim_passes_run() noexcept {
+  return g_passes.load(std::memory_order_relaxed);
+}
 
 }  // namespace slabpool::detail
 
 using namespace slabpool::detail;
 
-extern "C" size_t sp_trim(void) { return trim_pass(true).returned; }
-extern "C" size_t sp_trim_decay(void) { return trim_pass(false).returned; }
+extern "C" size_t sp_trim(void) {
+  return trim_pass(true).returned;
+}
+extern "C" size_t sp_trim_decay(void) {
+  return trim_pass(false).returned;
+}
 extern "C" void sp_set_clock(unsigned long long (*now_ms)(void)) {
   g_test_clock.store(now_ms, std::memory_order_relaxed);
 }

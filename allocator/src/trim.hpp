@@ -38,7 +38,8 @@ void trim_tick(std::uint64_t now_ms) noexcept;
 // Called by every allocation slow path: one clock read and one compare.
 inline void trim_on_slow_path() noexcept {
   const std::uint64_t now = os::now_ms();
-  if (now >= g_next_trim_ms.load(std::memory_order_relaxed)) [[unlikely]] trim_tick(now);
+  if (now >= g_next_trim_ms.load(std::memory_order_relaxed)) [[unlikely]]
+    trim_tick(now);
 }
 
 // fork(): the trimmer's own lock is taken first; the child starts without a trimmer thread (it

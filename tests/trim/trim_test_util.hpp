@@ -10,8 +10,12 @@
 namespace trim_test {
 
 inline std::atomic<unsigned long long> g_fake_now{1000};
-inline unsigned long long fake_clock() { return g_fake_now.load(); }
-inline void advance_ms(unsigned long long ms) { g_fake_now += ms; }
+inline unsigned long long fake_clock() {
+  return g_fake_now.load();
+}
+inline void advance_ms(unsigned long long ms) {
+  g_fake_now += ms;
+}
 
 // Deterministic decay: no background thread, the fake clock, and the given delay.
 inline void use_fake_clock(long long delay_ms) {

@@ -61,14 +61,14 @@ SLABPOOL_API void sp_set_clock(unsigned long long (*now_ms)(void));
 
 /* ---- options ------------------------------------------------------------------------------ */
 typedef enum sp_option {
-  SP_OPTION_TRIM_DELAY_MS,       /* SLABPOOL_TRIM_DELAY_MS: idle time before memory goes back */
-  SP_OPTION_TRIM_INTERVAL_MS,    /* SLABPOOL_TRIM_INTERVAL_MS: period of decay passes */
-  SP_OPTION_BACKGROUND_TRIM,     /* SLABPOOL_BACKGROUND_TRIM: 1 runs a trimmer thread, 0 not */
-  SP_OPTION_MEMORY_LIMIT,        /* SLABPOOL_MEMORY_LIMIT: above it, trimming ignores the delay */
-  SP_OPTION_THREAD_CACHE_BYTES,  /* SLABPOOL_THREAD_CACHE: empty-slab bytes a thread may keep */
-  SP_OPTION_CACHE_BYTES,         /* SLABPOOL_CACHE: free resident bytes kept process-wide */
-  SP_OPTION_STATS,               /* SLABPOOL_STATS: 1 (text) or 2 (JSON) prints stats at exit */
-  SP_OPTION_VERBOSE,             /* SLABPOOL_VERBOSE: 1 reports trims and warnings on stderr */
+  SP_OPTION_TRIM_DELAY_MS,      /* SLABPOOL_TRIM_DELAY_MS: idle time before memory goes back */
+  SP_OPTION_TRIM_INTERVAL_MS,   /* SLABPOOL_TRIM_INTERVAL_MS: period of decay passes */
+  SP_OPTION_BACKGROUND_TRIM,    /* SLABPOOL_BACKGROUND_TRIM: 1 runs a trimmer thread, 0 not */
+  SP_OPTION_MEMORY_LIMIT,       /* SLABPOOL_MEMORY_LIMIT: above it, trimming ignores the delay */
+  SP_OPTION_THREAD_CACHE_BYTES, /* SLABPOOL_THREAD_CACHE: empty-slab bytes a thread may keep */
+  SP_OPTION_CACHE_BYTES,        /* SLABPOOL_CACHE: free resident bytes kept process-wide */
+  SP_OPTION_STATS,              /* SLABPOOL_STATS: 1 (text) or 2 (JSON) prints stats at exit */
+  SP_OPTION_VERBOSE,            /* SLABPOOL_VERBOSE: 1 reports trims and warnings on stderr */
   SP_OPTION_COUNT_
 } sp_option;
 
