@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 
@@ -69,11 +70,13 @@ struct text_sink {
   char* buffer;
   std::size_t size;
   std::size_t length = 0;
-  template <class... Args>
-  void add(const char* format, Args... args) {
+  __attribute__((format(printf, 2, 3))) void add(const char* format, ...) {
     char* at = length < size ? buffer + length : nullptr;
     const std::size_t room = length < size ? size - length : 0;
-    const int n = std::snprintf(at, room, format, args...);
+    std::va_list args;
+    va_start(args, format);
+    const int n = std::vsnprintf(at, room, format, args);
+    va_end(args);
     if (n > 0) length += static_cast<std::size_t>(n);
   }
 };
