@@ -1,0 +1,116 @@
+// White-box checks of the size-class table (allocator/src/size_class.hpp): every size up to the
+// largest class maps to the smallest class that holds it, and the waste stays within the bounds
+// issue 2 promises.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+
+#include "size_class.hpp"
+
+namespace {
+
+using namespace slabpool::detail;
+
+constexpr std::size_t round_up(std::size_t size, std::size_t step) {
+  return (size + step - 1) / step * step;
+}
+
+TEST(SizeClass, EverySizeGetsTheSmallestClassThatFits) {
+  for (std::size_t size = 1; size <= kMaxClassSize; ++size) {
+    const unsigned cls = size_to_class(size);
+    ASSERT_LT(cls, kClassCount) << "size " << size;
+    ASSERT_GE(class_size(cls), size) << "size " << size << " class " << cls;
+    // The class below would not fit: otherwise the lookup wastes memory for nothing.
+    if (cls > 0) {
+      ASSERT_LT(class_size(cls - 1), size) << "size " << size << " class " << cls;
+    }
+  }
+}
+
+TEST(SizeClass, ZeroSizeUsesTheSmallestClass) {
+  // sp_malloc(0) goes through the same lookup and must get a real block.
+  EXPECT_EQ(size_to_class(0), 0u);
+  EXPECT_GE(class_size(0), 1u);
+}
+
+TEST(SizeClass, ClassSizesStrictlyIncreaseAndEndAtTheMaximum) {
+  for (unsigned cls = 1; cls < kClassCount; ++cls) {
+    EXPECT_GT(class_size(cls), class_size(cls - 1)) << "class " << cls;
+  }
+  EXPECT_EQ(class_size(kClassCount - 1), kMaxClassSize);
+  EXPECT_GE(kMaxClassSize, std::size_t{128} * 1024) << "issue 2: classes up to at least 128 KiB";
+}
+
+TEST(SizeClass, LookupIsMonotonic) {
+  unsigned previous = size_to_class(1);
+  for (std::size_t size = 2; size <= kMaxClassSize; ++size) {
+    const unsigned cls = size_to_class(size);
+    ASSERT_GE(cls, previous) << "size " << size;
+    previous = cls;
+  }
+}
+
+TEST(SizeClass, EveryClassKeepsMallocAlignment) {
+  // Slabs start on unit boundaries, so blocks are 16-aligned only if every class size is.
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    EXPECT_EQ(class_size(cls) % kMinAlignment, 0u) << "class " << cls;
+  }
+}
+
+TEST(SizeClass, SmallSizesStepBy16) {
+  for (std::size_t size = 1; size <= 128; ++size) {
+    ASSERT_EQ(class_size(size_to_class(size)), round_up(size, 16)) << "size " << size;
+  }
+}
+
+TEST(SizeClass, WasteBound) {
+  // Waste is measured against the block handed out: (class - size) / class.
+  for (std::size_t size = 64; size <= kMaxClassSize; ++size) {
+    const double cls = static_cast<double>(class_size(size_to_class(size)));
+    const double waste = (cls - static_cast<double>(size)) / cls;
+    ASSERT_LE(waste, 0.25) << "size " << size << " class size " << cls;
+    if (size > 128) {
+      ASSERT_LE(waste, 0.20) << "size " << size << " class size " << cls;
+    }
+  }
+}
+
+TEST(SizeClass, FourClassesPerDoublingAbove128) {
+  // The geometric part must not skip or repeat steps: exactly four classes in each (2^e, 2^(e+1)].
+  for (std::size_t low = 128; low < kMaxClassSize; low *= 2) {
+    const unsigned first = size_to_class(low + 1);
+    const unsigned last = size_to_class(2 * low);
+    EXPECT_EQ(last - first, 3u) << "doubling above " << low;
+    EXPECT_EQ(class_size(last), 2 * low);
+  }
+}
+
+TEST(SizeClass, SlabUnitsAreSane) {
+  // The cap on slab length is a tuning choice; these are the properties any choice must keep.
+  unsigned cap = 0;
+  for (unsigned cls = 0; cls < kClassCount; ++cls) cap = std::max(cap, class_slab_units(cls));
+  EXPECT_LE(std::size_t{cap} * kUnitSize, std::size_t{512} * 1024)
+      << "idle slabs of the biggest classes must not pin much memory";
+  unsigned previous_units = 0;
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    const unsigned units = class_slab_units(cls);
+    const std::size_t span = std::size_t{units} * kUnitSize;
+    const std::size_t blocks = span / class_size(cls);
+    SCOPED_TRACE(::testing::Message()
+                 << "class " << cls << " size " << class_size(cls) << " units " << units);
+    EXPECT_GE(units, 1u);
+    EXPECT_LE(units, kMaxLargeUnits) << "a slab must fit in one segment";
+    EXPECT_GE(units, previous_units) << "bigger classes never get shorter slabs";
+    previous_units = units;
+    // Room for eight blocks unless the cap stops it; never a slab of a single block.
+    if (units < cap) {
+      EXPECT_GE(blocks, 8u);
+    }
+    EXPECT_GE(blocks, 2u);
+    // The unused tail of a slab stays a small part of it.
+    EXPECT_LE((span - blocks * class_size(cls)) * 4, span);
+  }
+}
+
+}  // namespace
