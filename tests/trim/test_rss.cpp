@@ -106,6 +106,17 @@ TEST_P(idle_process, repeated_bursts_do_not_grow_beyond_one) {
 
 INSTANTIATE_TEST_SUITE_P(sizes, idle_process, ::testing::Values(64, 100 * 1024, 4 * kMiB));
 
+TEST(background_trimmer, sleeps_once_nothing_is_left_to_return) {
+  const std::size_t baseline = resident_bytes();
+  burst(64, 256 * kMiB);
+  ASSERT_GE(wait_for_resident_below(baseline), 0);
+  std::this_thread::sleep_for(milliseconds(300));  // let it see that nothing is left
+  const std::size_t passes = stats().trims;
+  std::this_thread::sleep_for(milliseconds(1500));
+  // Polling at the 100 ms interval would run about 15 passes here.
+  EXPECT_LE(stats().trims, passes + 1) << "the trimmer kept polling an idle process";
+}
+
 TEST(fork_with_trimmer, child_allocates_and_trims_and_parent_keeps_trimming) {
   // Start the trimmer: a slow path more than one interval after the first arms and pokes it.
   burst(64, 64 * kMiB);

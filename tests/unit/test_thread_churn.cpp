@@ -114,13 +114,13 @@ void churn_round(block_ledger& ledger, survivor& keeper, std::size_t threads,
   }
 }
 
-// Runs three rounds and returns the mapped bytes after each (everything freed at round ends).
+// Runs four rounds and returns the mapped bytes after each (everything freed at round ends).
 std::vector<std::size_t> churn_rounds(std::size_t threads_per_round, std::size_t concurrency) {
   block_ledger ledger;
   std::vector<std::size_t> mapped_after_round;
   {
     survivor keeper(ledger);
-    for (std::uint64_t round = 0; round < 3; ++round) {
+    for (std::uint64_t round = 0; round < 4; ++round) {
       churn_round(ledger, keeper, threads_per_round, concurrency, 2000, round);
       keeper.settle(0);
       mapped_after_round.push_back(mapped_bytes());
@@ -149,12 +149,18 @@ TEST(ThreadChurn, MappedMemoryStaysBoundedAcrossRounds) {
 TEST(ThreadChurn, AbandonedMemoryIsReusedWithoutTrim) {
   // With no trim pass during the test, slabs of exited threads come back into use only through
   // adoption by new threads: the bounds must hold without the trimmer's help, and later rounds
-  // must live on the memory the first round's exited threads left behind.
+  // must live on the memory earlier rounds' exited threads left behind. Round 1 starts from an
+  // empty pool and packs tighter than any later round can (it measures 40 MiB, every later round
+  // 64 MiB: the second round inherits half-used slabs of other threads and the split between
+  // single- and multi-unit segments), so the steady state is judged from round 2 on. Without
+  // adoption the rounds grew 172 -> 304 -> 428 MiB; this fails on any such growth.
   const trim_paused paused;
   const std::size_t base = mapped_bytes();
   const std::vector<std::size_t> mapped = churn_rounds(scaled(2000, 100), 8);
   EXPECT_LT(mapped[0] > base ? mapped[0] - base : 0, 128 * kMiB) << describe(mapped);
-  EXPECT_LE(mapped[2], mapped[0] + 8 * kMiB) << describe(mapped);
+  EXPECT_LE(mapped[1], 2 * mapped[0]) << describe(mapped);
+  EXPECT_LE(mapped[2], mapped[1] + 8 * kMiB) << describe(mapped);
+  EXPECT_LE(mapped[3], mapped[1] + 8 * kMiB) << describe(mapped);
 }
 
 TEST(ThreadChurn, ManyThreadsAliveWhileTheSurvivorFrees) {
