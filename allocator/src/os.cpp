@@ -1,5 +1,7 @@
 #include "os.hpp"
 
+#include "slabpool/testing.h"
+
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,7 +11,12 @@
 
 namespace slabpool::detail {
 
+std::atomic<long> g_failing_maps = 0;
+
 void* linux_os::map_aligned(std::size_t size, std::size_t alignment) noexcept {
+  if (g_failing_maps.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+    if (g_failing_maps.fetch_sub(1, std::memory_order_relaxed) > 0) return nullptr;
+  }
   constexpr int kProt = PROT_READ | PROT_WRITE;
   constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   const int saved_errno = errno;  // a failed mmap must not leak its errno into a successful call
@@ -72,3 +79,7 @@ void linux_os::write_error(const char* text) noexcept {
 }
 
 }  // namespace slabpool::detail
+
+extern "C" SLABPOOL_API void sp_testing_fail_maps(long count) {
+  slabpool::detail::g_failing_maps.store(count < 0 ? 0 : count, std::memory_order_relaxed);
+}

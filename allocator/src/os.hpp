@@ -2,6 +2,7 @@
 // C++. The `platform` concept states the contract; `os` is the implementation in use.
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,9 @@ concept platform = requires(void* p, std::size_t n, const char* text) {
   // Writes text to stderr without allocating.
   { P::write_error(text) } -> std::same_as<void>;
 };
+
+// Test-only fault injection: while positive, each map_aligned call fails and decrements it.
+extern std::atomic<long> g_failing_maps;
 
 struct linux_os {
   static void* map_aligned(std::size_t size, std::size_t alignment) noexcept;

@@ -9,11 +9,12 @@
 #include "os.hpp"
 
 namespace slabpool::detail {
+
+constinit std::atomic<std::uint64_t> g_segment_map[kSegmentMapChunks / 64] = {};
+
 namespace {
 
 // --- segment map -----------------------------------------------------------------------------
-constexpr std::size_t kMapChunks = std::size_t{1} << (kAddressBits - kSegmentShift);
-constinit std::atomic<std::uint64_t> g_segment_map[kMapChunks / 64] = {};
 
 void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
   for (std::uintptr_t chunk = base >> kSegmentShift; chunk < (base + size) >> kSegmentShift;
@@ -181,13 +182,6 @@ struct decommit_run {
 };
 
 }  // namespace
-
-bool segment_map_contains(const void* p) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  if ((a >> kAddressBits) != 0) return false;
-  const std::uintptr_t chunk = a >> kSegmentShift;
-  return (g_segment_map[chunk / 64].load(std::memory_order_acquire) >> (chunk % 64)) & 1;
-}
 
 slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
   const std::uint8_t side = request.units == 1 && request.align_units == 1 ? 0 : 1;

@@ -114,7 +114,16 @@ inline slab* slab_of(const void* p) {
 // --- the segment map: "is this address inside one of our segments?" -------------------------
 // One bit per possible segment-sized chunk of the address space (4 MiB of zero pages, touched only
 // where we map). Huge segments set the bit of every chunk they cover.
-bool segment_map_contains(const void* p) noexcept;
+inline constexpr std::size_t kSegmentMapChunks = std::size_t{1} << (kAddressBits - kSegmentShift);
+extern std::atomic<std::uint64_t> g_segment_map[kSegmentMapChunks / 64];
+
+// Inline: the preload shim asks this on every free.
+inline bool segment_map_contains(const void* p) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if ((a >> kAddressBits) != 0) return false;
+  const std::uintptr_t chunk = a >> kSegmentShift;
+  return (g_segment_map[chunk / 64].load(std::memory_order_acquire) >> (chunk % 64)) & 1;
+}
 
 // --- the segment pool: spans of units for slabs and large blocks ------------------------------
 struct span_request {

@@ -27,6 +27,7 @@ struct trimmer_state {
   pthread_cond_t wake;
   pthread_t thread{};
   bool started = false;
+  bool starting = false;  // pthread_create in progress (outside the mutex)
   bool stop = false;
   bool sleeping_until_woken = false;  // nothing held: waits for a slow path to signal
 };
@@ -86,23 +87,32 @@ void* trimmer_main(void*) {
 // Starts the trimmer if it is enabled and not running, or wakes it from an open-ended sleep.
 void trimmer_poke() {
   pthread_mutex_lock(&g_trimmer.mutex);
-  if (!g_trimmer.started && !g_trimmer.stop) {
+  const bool start = !g_trimmer.started && !g_trimmer.starting && !g_trimmer.stop;
+  if (start) {
+    g_trimmer.starting = true;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&g_trimmer.wake, &attr);
     pthread_condattr_destroy(&attr);
-    // Started from a slow path with no allocator lock held; pthread_create may allocate (the new
-    // thread's TLS), which re-enters malloc safely.
-    pthread_attr_t thread_attr;
-    pthread_attr_init(&thread_attr);
-    pthread_attr_setstacksize(&thread_attr, 64 * 1024);
-    g_trimmer.started = pthread_create(&g_trimmer.thread, &thread_attr, trimmer_main, nullptr) == 0;
-    pthread_attr_destroy(&thread_attr);
   } else if (g_trimmer.started && g_trimmer.sleeping_until_woken) {
     g_trimmer.sleeping_until_woken = false;
     pthread_cond_signal(&g_trimmer.wake);
   }
+  pthread_mutex_unlock(&g_trimmer.mutex);
+  if (!start) return;
+  // Outside the lock: pthread_create allocates (the new thread's TLS), and that allocation may
+  // reach this function again through a slow path's clock check.
+  pthread_attr_t thread_attr;
+  pthread_attr_init(&thread_attr);
+  pthread_attr_setstacksize(&thread_attr, 64 * 1024);
+  pthread_t thread;
+  const bool created = pthread_create(&thread, &thread_attr, trimmer_main, nullptr) == 0;
+  pthread_attr_destroy(&thread_attr);
+  pthread_mutex_lock(&g_trimmer.mutex);
+  g_trimmer.starting = false;
+  g_trimmer.started = created;
+  if (created) g_trimmer.thread = thread;
   pthread_mutex_unlock(&g_trimmer.mutex);
 }
 
@@ -231,6 +241,7 @@ void trimmer_fork_child() noexcept {
   // The trimmer thread does not exist in the child: start over, lazily.
   pthread_mutex_init(&g_trimmer.mutex, nullptr);
   g_trimmer.started = false;
+  g_trimmer.starting = false;
   g_trimmer.sleeping_until_woken = false;
   g_next_trim_ms.store(0, std::memory_order_relaxed);
 }
