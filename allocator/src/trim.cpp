@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <cerrno>
 
 #include <mutex>
 
@@ -20,6 +21,22 @@ std::atomic<std::uint64_t> g_next_trim_ms = 0;
 namespace {
 
 std::atomic<std::size_t> g_passes = 0;
+
+// Callbacks run after each pass (sp_on_trim). A fixed table: registration must never allocate.
+constexpr unsigned kTrimCallbacks = 16;
+struct trim_callback {
+  std::atomic<void (*)(void*)> fn = nullptr;
+  std::atomic<void*> context = nullptr;
+};
+trim_callback g_callbacks[kTrimCallbacks];
+std::mutex g_callbacks_lock;  // serialises registration; passes read the table without it
+
+void run_trim_callbacks() {
+  for (trim_callback& slot : g_callbacks) {
+    void (*fn)(void*) = slot.fn.load(std::memory_order_acquire);
+    if (fn != nullptr) fn(slot.context.load(std::memory_order_relaxed));
+  }
+}
 
 // --- the background trimmer ----------------------------------------------------------------------
 struct trimmer_state {
@@ -208,6 +225,7 @@ trim_result trim_pass(bool force) noexcept {
   result.returned = segment_pool_decay(now, ctx.delay, force, &pending);
   result.pending = result.pending || pending;
   g_passes.fetch_add(1, std::memory_order_relaxed);
+  run_trim_callbacks();
   return result;
 }
 
@@ -260,6 +278,31 @@ extern "C" size_t sp_trim(void) {
 extern "C" size_t sp_trim_decay(void) {
   return trim_pass(false).returned;
 }
+extern "C" int sp_on_trim(void (*callback)(void*), void* context) {
+  std::lock_guard guard(g_callbacks_lock);
+  for (trim_callback& slot : g_callbacks) {
+    if (slot.fn.load(std::memory_order_relaxed) != nullptr) continue;
+    // Context first, then the function with release: a pass that sees the function sees its
+    // context too.
+    slot.context.store(context, std::memory_order_relaxed);
+    slot.fn.store(callback, std::memory_order_release);
+    return 0;
+  }
+  return ENOMEM;
+}
+
+extern "C" int sp_on_trim_remove(void (*callback)(void*), void* context) {
+  std::lock_guard guard(g_callbacks_lock);
+  for (trim_callback& slot : g_callbacks) {
+    if (slot.fn.load(std::memory_order_relaxed) == callback &&
+        slot.context.load(std::memory_order_relaxed) == context) {
+      slot.fn.store(nullptr, std::memory_order_release);
+      return 0;
+    }
+  }
+  return ENOENT;
+}
+
 extern "C" void sp_set_clock(unsigned long long (*now_ms)(void)) {
   g_test_clock.store(now_ms, std::memory_order_relaxed);
 }

@@ -55,6 +55,16 @@ SLABPOOL_API size_t sp_trim(void);
  * only memory idle for longer than the trim delay goes back. Returns the bytes given back. */
 SLABPOOL_API size_t sp_trim_decay(void);
 
+/* Registers callback(context) to run after every trim pass (background, slow-path, sp_trim and
+ * sp_trim_decay alike), on the thread running the pass, with no allocator lock held: it may
+ * allocate and free. This is the epoch hook object pools use to age their caches. Returns 0, or
+ * ENOMEM when the 16 slots are taken. */
+SLABPOOL_API int sp_on_trim(void (*callback)(void* context), void* context);
+
+/* Removes a registration made by sp_on_trim (same callback and context); returns 0 or ENOENT.
+ * After it returns, no pass will start the callback again, but one already running may finish. */
+SLABPOOL_API int sp_on_trim_remove(void (*callback)(void* context), void* context);
+
 /* Replaces the millisecond clock the decay rules read (NULL restores the real monotonic clock).
  * For tests: with the background trimmer off, a fake clock makes decay deterministic. */
 SLABPOOL_API void sp_set_clock(unsigned long long (*now_ms)(void));
