@@ -21,8 +21,8 @@ void* sp_realloc(void* p, size_t size) {
 void sp_free(void* p) {
   heap_free(p);
 }
-void sp_free_sized(void* p, size_t /*size*/) {
-  heap_free(p);
+void sp_free_sized(void* p, size_t size) {
+  heap_free_sized(p, size);
 }
 void* sp_aligned_alloc(size_t alignment, size_t size) {
   return aligned_malloc(alignment, size);
@@ -58,8 +58,8 @@ void* realloc(void* p, std::size_t size) {
 void free(void* p) noexcept {
   heap_free(p);
 }
-void free_sized(void* p, std::size_t /*size*/) noexcept {
-  heap_free(p);
+void free_sized(void* p, std::size_t size) noexcept {
+  heap_free_sized(p, size);
 }
 void* aligned_alloc(std::size_t alignment, std::size_t size) {
   return or_throw(aligned_malloc(alignment, size));

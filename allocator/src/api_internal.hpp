@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "checked.hpp"
 #include "heap.hpp"
 
 namespace slabpool::detail {
@@ -33,7 +34,7 @@ inline void* aligned_malloc(std::size_t alignment, std::size_t size) noexcept {
   }
   if (alignment <= kMinAlignment) return heap_malloc(size);
   if (alignment <= kUnitSize && size <= kMaxClassSize && alignment <= kMaxClassSize) {
-    return pop_block(tls_heap, aligned_class(size, alignment));
+    return pop_block(tls_heap, aligned_class(size, alignment), size);
   }
   // Size 0 still needs a unique block: large_alloc would compute a run of zero units.
   return large_alloc(size == 0 ? 1 : size, alignment, false);
@@ -61,8 +62,9 @@ inline void* resize(void* p, std::size_t size) noexcept {
     return nullptr;
   }
   const std::size_t usable = block_usable_size(p);
-  // Stay in place while the block fits and would not waste more than half of itself.
-  if (size <= usable && size >= usable / 2) return p;
+  // Stay in place while the block fits and would not waste more than half of itself. Checked
+  // mode always moves: the trailer sits right after the size the block was allocated with.
+  if (size <= usable && size >= usable / 2 && !g_checked) return p;
   void* q = heap_malloc(size);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, size < usable ? size : usable);

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "bin.hpp"
+#include "checked.hpp"
 #include "heap_lifecycle.hpp"
 #include "report.hpp"
 #include "trim.hpp"
@@ -45,6 +46,11 @@ bool slab_refill(slab* s) {
   const std::uint32_t left = s->capacity - s->carved;
   const std::uint32_t batch = left < batch_max ? left : batch_max;
   char* first = s->area + std::size_t{s->carved} * s->block_size;
+  if constexpr (kAsan) {
+    for (std::uint32_t i = 0; i < batch; ++i) {
+      asan_unpoison(first + std::size_t{i} * s->block_size, kLinkBytes);
+    }
+  }
   // Link in address order so consecutive allocations walk memory forwards.
   for (std::uint32_t i = 0; i + 1 < batch; ++i) {
     reinterpret_cast<free_block*>(first + std::size_t{i} * s->block_size)->next =
@@ -70,7 +76,9 @@ slab* new_slab(heap* h, unsigned cls) {
   s->class_index = static_cast<std::uint8_t>(cls);
   s->kind = slab_kind::small;
   s->seen_empty = false;
-  s->owner.store(h, std::memory_order_release);
+  s->owner.store(slab_owner_tag(h), std::memory_order_release);
+  // Nothing in a new slab is a block yet; carving unpoisons the link words it writes.
+  if constexpr (kAsan) asan_poison(s->area, std::size_t{s->units} << kUnitShift);
   return s;
 }
 
@@ -107,7 +115,7 @@ slab* refill_class(heap* h, unsigned cls) {
 
 }  // namespace
 
-void* alloc_slow(heap* h, unsigned cls) noexcept {
+void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
   // The commonest refill: the current slab's staged list ran dry but the owner has freed blocks
   // into it since. Swapping lists needs no lock: other threads never read a heap's current slab
   // lists (only its atomic local_count), so this stays as cheap as a few fast-path operations.
@@ -115,6 +123,7 @@ void* alloc_slow(heap* h, unsigned cls) noexcept {
     free_block* b = s->local_free;
     s->local_free = nullptr;
     s->local_count.store(0, std::memory_order_relaxed);
+    if constexpr (kAsan) asan_unpoison(b, s->block_size);
     s->free = b->next;
     return b;
   }
@@ -125,6 +134,8 @@ void* alloc_slow(heap* h, unsigned cls) noexcept {
       return nullptr;
     }
   }
+  if (g_checked) [[unlikely]]
+    return checked_alloc(h, cls, size);
   trim_on_slow_path();
   slab* s;
   {
@@ -137,26 +148,45 @@ void* alloc_slow(heap* h, unsigned cls) noexcept {
     set_current(h, cls, s);
   }
   free_block* b = s->free;
+  if constexpr (kAsan) asan_unpoison(b, s->block_size);
   s->free = b->next;
   return b;
 }
 
-void free_slow(slab* s, void* p) noexcept {
+void* pop_for_checked(heap* h, unsigned cls) noexcept {
+  trim_on_slow_path();
+  std::lock_guard guard(h->lock);
+  slab* s = refill_class(h, cls);
+  if (s == nullptr) return nullptr;
+  free_block* b = s->free;
+  if constexpr (kAsan) asan_unpoison(b, s->block_size);
+  s->free = b->next;
+  return b;
+}
+
+void remote_push(slab* s, void* p) noexcept {
+  // Pushing alone is ABA-safe because the owner only ever takes the whole list.
+  auto* b = static_cast<free_block*>(p);
+  std::uintptr_t old = s->remote.load(std::memory_order_relaxed);
+  std::uintptr_t desired;
+  do {
+    b->next = remote_list::head(old);
+    desired = ((std::uintptr_t{remote_list::count(old)} + 1) << remote_list::kCountShift) |
+              reinterpret_cast<std::uintptr_t>(b);
+  } while (!s->remote.compare_exchange_weak(old, desired, std::memory_order_release,
+                                            std::memory_order_relaxed));
+}
+
+void free_slow(slab* s, void* p, std::size_t size_hint) noexcept {
+  if (g_checked) [[unlikely]]
+    return checked_free(p, size_hint, "free");
   switch (s->kind) {
-    case slab_kind::small: {
-      // Another thread's slab (or an abandoned one): lock-free push onto its remote list. Pushing
-      // alone is ABA-safe because the owner only ever takes the whole list.
-      auto* b = static_cast<free_block*>(p);
-      std::uintptr_t old = s->remote.load(std::memory_order_relaxed);
-      std::uintptr_t desired;
-      do {
-        b->next = remote_list::head(old);
-        desired = ((std::uintptr_t{remote_list::count(old)} + 1) << remote_list::kCountShift) |
-                  reinterpret_cast<std::uintptr_t>(b);
-      } while (!s->remote.compare_exchange_weak(old, desired, std::memory_order_release,
-                                                std::memory_order_relaxed));
+    case slab_kind::small:
+      // Another thread's slab, or an abandoned one.
+      if constexpr (kAsan)
+        asan_poison(static_cast<char*>(p) + kLinkBytes, s->block_size - kLinkBytes);
+      remote_push(s, p);
       return;
-    }
     case slab_kind::large:
     case slab_kind::huge:
       large_free(s);
@@ -170,6 +200,7 @@ void free_slow(slab* s, void* p) noexcept {
 
 void free_null_or_invalid(void* p) noexcept {
   if (p == nullptr) return;
+  if (g_checked) checked_free(p, 0, "free");  // reports with checked mode's wording
   report_fatal("free", p, "not a block slabpool handed out (segment-aligned address)");
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sanitizer.hpp"
 #include "segment.hpp"
 #include "size_class.hpp"
 #include "spin_lock.hpp"
@@ -71,22 +72,32 @@ extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
 #define SLABPOOL_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // --- slow paths (heap.cpp, large.cpp) ----------------------------------------------------------
-// Refills class `cls` of the calling thread's heap and pops one block; nullptr when out of memory.
-SLABPOOL_NOINLINE void* alloc_slow(heap* h, unsigned cls) noexcept;
-// Frees p whose slab is not owned by the calling thread (remote, large, huge or foreign).
-SLABPOOL_NOINLINE void free_slow(slab* s, void* p) noexcept;
+// Refills class `cls` of the calling thread's heap and pops one block for a request of `size`
+// bytes; nullptr when out of memory. In checked mode every allocation comes here.
+SLABPOOL_NOINLINE void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept;
+// Frees p whose slab is not owned by the calling thread (remote, large, huge, foreign, or any
+// block in checked mode). `size_hint` is the size a sized free passed, 0 when unknown.
+SLABPOOL_NOINLINE void free_slow(slab* s, void* p, std::size_t size_hint) noexcept;
+// Pushes block p onto the remote list of its small slab s (any thread; lock-free).
+void remote_push(slab* s, void* p) noexcept;
+// Checked mode's source of blocks: one block of class `cls` from the heap's slabs, without making
+// any slab current (so the fast paths keep missing). nullptr when out of memory.
+void* pop_for_checked(heap* h, unsigned cls) noexcept;
 // Frees a pointer whose in-segment offset is 0: nullptr (no-op) or an invalid pointer.
 SLABPOOL_COLD void free_null_or_invalid(void* p) noexcept;
 // Blocks above the largest class: page-granular, from segments or a mapping of their own.
 SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
 void large_free(slab* s) noexcept;
+// large_alloc without checked mode's trailer.
+void* large_alloc_unchecked(std::size_t size, std::size_t alignment, bool zero) noexcept;
 
 // --- fast paths ----------------------------------------------------------------------------------
-SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls) noexcept {
+SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls, std::size_t size) noexcept {
   slab* s = h->current[cls];
   free_block* b = s->free;
   if (b == nullptr) [[unlikely]]
-    return alloc_slow(h, static_cast<unsigned>(cls));
+    return alloc_slow(h, static_cast<unsigned>(cls), size);
+  if constexpr (kAsan) asan_unpoison(b, s->block_size);
   s->free = b->next;
   return b;
 }
@@ -96,8 +107,10 @@ SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls) noexcept {
 SLABPOOL_ALWAYS_INLINE void* try_pop_small(std::size_t size) noexcept {
   slab* s = tls_heap->direct[(size + 15) >> 4];
   free_block* b = s->free;
-  if (b != nullptr) [[likely]]
+  if (b != nullptr) [[likely]] {
+    if constexpr (kAsan) asan_unpoison(b, s->block_size);
     s->free = b->next;
+  }
   return b;
 }
 
@@ -109,15 +122,17 @@ SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
     slab* s = h->direct[slot];
     free_block* b = s->free;
     if (b == nullptr) [[unlikely]]
-      return alloc_slow(h, kSmallClassTable[slot]);
+      return alloc_slow(h, kSmallClassTable[slot], size);
+    if constexpr (kAsan) asan_unpoison(b, s->block_size);
     s->free = b->next;
     return b;
   }
-  if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size));
+  if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size), size);
   return large_alloc(size, kMinAlignment, false);
 }
 
-SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
+// Frees p; `size_hint` is what a sized free was told (0: unknown). Only checked mode reads it.
+SLABPOOL_ALWAYS_INLINE void heap_free_sized(void* p, std::size_t size_hint) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   // No block starts on a segment boundary, so one test sends both nullptr and garbage aside.
   if ((a & kSegmentMask) == 0) [[unlikely]]
@@ -130,9 +145,14 @@ SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
     // Release: a trimmer that counts this block as returned must also see the list holding it.
     s->local_count.store(s->local_count.load(std::memory_order_relaxed) + 1,
                          std::memory_order_release);
+    if constexpr (kAsan) asan_poison(b + 1, s->block_size - kLinkBytes);
     return;
   }
-  free_slow(s, p);
+  free_slow(s, p, size_hint);
+}
+
+SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
+  heap_free_sized(p, 0);
 }
 
 // Bytes usable at p (p must be a live block).

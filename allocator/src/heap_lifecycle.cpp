@@ -5,6 +5,7 @@
 #include <mutex>
 #include <new>
 
+#include "checked.hpp"
 #include "clock.hpp"
 #include "fork.hpp"
 #include "options.hpp"
@@ -105,6 +106,7 @@ void unstage_free_list(slab* s) {
 
 heap* thread_heap_create() noexcept {
   options_init();  // the first allocation reads SLABPOOL_* (and warns about bad values) once
+  checked_mode_latch();
   pthread_once(&g_exit_key_once, make_exit_key);
   heap* h = heap_struct_take();
   if (h == nullptr) return nullptr;
@@ -159,7 +161,7 @@ slab* adopt_abandoned(unsigned cls, heap* h) noexcept {
     else
       previous->next = s->next;
     s->in_bin = 0;
-    s->owner.store(h, std::memory_order_release);
+    s->owner.store(slab_owner_tag(h), std::memory_order_release);
     return s;
   }
   return nullptr;

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "checked.hpp"
 #include "clock.hpp"
 #include "heap.hpp"
 #include "heap_lifecycle.hpp"
@@ -13,6 +14,20 @@ namespace slabpool::detail {
 
 void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   trim_on_slow_path();
+  checked_mode_latch();
+  if (g_checked) [[unlikely]] {
+    if (size > (std::size_t{1} << kAddressBits)) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    void* p = large_alloc_unchecked(size + kCheckedTrailer, alignment, zero);
+    if (p != nullptr) checked_large_init(slab_of(p), p, size);
+    return p;
+  }
+  return large_alloc_unchecked(size, alignment, zero);
+}
+
+void* large_alloc_unchecked(std::size_t size, std::size_t alignment, bool zero) noexcept {
   if (size > (std::size_t{1} << kAddressBits)) {
     errno = ENOMEM;
     return nullptr;
@@ -30,6 +45,7 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
     s->block_size = static_cast<std::uint32_t>(units << kUnitShift);
     s->kind = slab_kind::large;
     segment_pool_note_large(s->block_size, true);
+    if constexpr (kAsan) asan_unpoison(s->area, s->block_size);
     if (zero && !zeroed) std::memset(s->area, 0, size);
     return s->area;
   }
@@ -40,6 +56,11 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
     return nullptr;
   }
   segment_pool_note_large(segment_of(s->area)->mapped_size, true);
+  if constexpr (kAsan) {
+    const segment* seg = segment_of(s->area);
+    asan_unpoison(s->area, seg->mapped_size - static_cast<std::size_t>(
+                                                  s->area - reinterpret_cast<const char*>(seg)));
+  }
   if (zero && !zeroed) std::memset(s->area, 0, size);
   return s->area;
 }
@@ -48,6 +69,7 @@ void large_free(slab* s) noexcept {
   trim_on_slow_path();
   if (s->kind == slab_kind::large) {
     segment_pool_note_large(s->block_size, false);
+    if constexpr (kAsan) asan_poison(s->area, s->block_size);
     release_span(s, trim_clock_ms());
   } else {
     segment_pool_note_large(segment_of(s->area)->mapped_size, false);
@@ -56,6 +78,8 @@ void large_free(slab* s) noexcept {
 }
 
 std::size_t block_usable_size(const void* p) noexcept {
+  if (g_checked) [[unlikely]]
+    return checked_usable_size(p);
   const slab* s = slab_of(p);
   switch (s->kind) {
     case slab_kind::small:

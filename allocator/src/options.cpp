@@ -35,11 +35,17 @@ const option_spec kOptionSpecs[kOptionCount] = {
     {"SLABPOOL_STATS", "0, 1 or 2", "1 prints the statistics to stderr at exit as text, 2 as JSON",
      0, 0, 2, false},
     {"SLABPOOL_VERBOSE", "0 or 1", "1 reports warnings and trim passes on stderr", 0, 0, 1, false},
+    {"SLABPOOL_CHECKED", "0 or 1",
+     "1 verifies every free (double, foreign, interior, wrong size, overflow) and aborts with a "
+     "report; fixed at the first allocation",
+     0, 0, 1, false},
 };
 
 std::atomic<std::int64_t> g_option_values[kOptionCount] = {
-    500, 100, 1, 0, 4 * kMiB, 64 * kMiB, 0, 0,
+    500, 100, 1, 0, 4 * kMiB, 64 * kMiB, 0, 0, 0,
 };
+
+std::atomic<bool> g_checked_latched = false;
 
 namespace {
 
@@ -158,17 +164,24 @@ __attribute__((destructor)) void print_stats_at_exit() {
 
 using namespace slabpool::detail;
 
-extern "C" long long sp_option_get(sp_option which) {
-  if (static_cast<int>(which) < 0 || static_cast<int>(which) >= kOptionCount) return -1;
+// The option is an int, not sp_option: a C caller may pass any number, and an out-of-range value
+// in a C++ enum parameter would be undefined behaviour before the range check could see it.
+extern "C" long long sp_option_get(int option_index) {
+  if (option_index < 0 || option_index >= kOptionCount) return -1;
   options_init();
-  return option(which);
+  return option(static_cast<sp_option>(option_index));
 }
 
-extern "C" int sp_option_set(sp_option which, long long value) {
-  if (static_cast<int>(which) < 0 || static_cast<int>(which) >= kOptionCount) return EINVAL;
+extern "C" int sp_option_set(int option_index, long long value) {
+  if (option_index < 0 || option_index >= kOptionCount) return EINVAL;
+  const auto which = static_cast<sp_option>(option_index);
   options_init();  // so a later first read of the environment cannot overwrite this value
   const option_spec& spec = kOptionSpecs[which];
   if (value < spec.min_value || value > spec.max_value) return EINVAL;
+  // Checked mode changes how blocks are laid out: it cannot change once blocks exist.
+  if (which == SP_OPTION_CHECKED && g_checked_latched.load(std::memory_order_acquire)) {
+    return option(which) == value ? 0 : EINVAL;
+  }
   g_option_values[which].store(value, std::memory_order_relaxed);
   return 0;
 }

@@ -22,6 +22,9 @@ struct option_spec {
 inline constexpr int kOptionCount = SP_OPTION_COUNT_;
 extern const option_spec kOptionSpecs[kOptionCount];
 
+// Set once checked mode has been decided (the first allocation); SP_OPTION_CHECKED is fixed then.
+extern std::atomic<bool> g_checked_latched;
+
 // Values, readable from any thread without a lock.
 extern std::atomic<std::int64_t> g_option_values[kOptionCount];
 

@@ -61,6 +61,7 @@ struct slab {
   std::uint8_t in_bin = 0;  // linked in a heap bin or the abandoned list
   slab* next = nullptr;     // links in a heap bin, the abandoned list
   slab* prev = nullptr;
+  std::size_t requested = 0;         // checked mode: the size a large or huge block was asked for
   std::uint64_t empty_since_ms = 0;  // when a trim pass first saw it empty
   bool seen_empty = false;           // empty_since_ms is valid
 };

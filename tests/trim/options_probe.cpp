@@ -7,7 +7,7 @@
 int main() {
   sp_free(sp_malloc(1));  // the first allocation reads the environment
   for (int i = 0; i < SP_OPTION_COUNT_; ++i) {
-    std::printf("%d=%lld\n", i, sp_option_get(static_cast<sp_option>(i)));
+    std::printf("%d=%lld\n", i, sp_option_get(i));
   }
   return 0;
 }

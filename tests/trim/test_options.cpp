@@ -105,8 +105,8 @@ TEST(options, api_set_and_get) {
   EXPECT_EQ(sp_option_set(SP_OPTION_TRIM_INTERVAL_MS, 1), EINVAL) << "below the 10 ms floor";
   EXPECT_EQ(sp_option_set(SP_OPTION_BACKGROUND_TRIM, 2), EINVAL);
   EXPECT_EQ(sp_option_get(SP_OPTION_TRIM_DELAY_MS), 42) << "a rejected value changes nothing";
-  EXPECT_EQ(sp_option_set(static_cast<sp_option>(99), 1), EINVAL);
-  EXPECT_EQ(sp_option_get(static_cast<sp_option>(99)), -1);
+  EXPECT_EQ(sp_option_set(99, 1), EINVAL);
+  EXPECT_EQ(sp_option_get(99), -1);
 }
 
 }  // namespace

@@ -10,7 +10,9 @@ using namespace trim_test;
 
 namespace {
 
-void count_call(void* context) { ++*static_cast<int*>(context); }
+void count_call(void* context) {
+  ++*static_cast<int*>(context);
+}
 
 // Allocating inside the callback must work: no allocator lock is held while callbacks run.
 void allocate_in_callback(void* context) {

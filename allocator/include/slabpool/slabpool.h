@@ -79,14 +79,17 @@ typedef enum sp_option {
   SP_OPTION_CACHE_BYTES,        /* SLABPOOL_CACHE: free resident bytes kept process-wide */
   SP_OPTION_STATS,              /* SLABPOOL_STATS: 1 (text) or 2 (JSON) prints stats at exit */
   SP_OPTION_VERBOSE,            /* SLABPOOL_VERBOSE: 1 reports trims and warnings on stderr */
+  SP_OPTION_CHECKED,            /* SLABPOOL_CHECKED: 1 verifies every free (before 1st alloc) */
   SP_OPTION_COUNT_
 } sp_option;
 
-/* Current value of an option (after the environment was read). -1 for an unknown option. */
-SLABPOOL_API long long sp_option_get(sp_option option);
+/* Current value of option `option` (an SP_OPTION_* value), after the environment was read;
+ * -1 for an unknown option. */
+SLABPOOL_API long long sp_option_get(int option);
 
-/* Sets an option; returns 0, or EINVAL (value kept) when the option or value is out of range. */
-SLABPOOL_API int sp_option_set(sp_option option, long long value);
+/* Sets option `option` (an SP_OPTION_* value); returns 0, or EINVAL (value kept) when the option
+ * or the value is out of range, or SP_OPTION_CHECKED changes after the first allocation. */
+SLABPOOL_API int sp_option_set(int option, long long value);
 
 /* ---- statistics ----------------------------------------------------------------------------
  * Gathered on read from every thread's heap (no counter sits on the allocation fast path). */

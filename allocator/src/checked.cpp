@@ -1,0 +1,183 @@
+#include "checked.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "options.hpp"
+#include "report.hpp"
+#include "sanitizer.hpp"
+
+namespace slabpool::detail {
+
+bool g_checked = false;
+constinit heap g_checked_owner{};
+
+namespace {
+
+constexpr unsigned char kPadByte = 0xcb;
+constexpr std::uintptr_t kSizeKey = 0x5a17c0de9e3779b9;
+constexpr std::uintptr_t kFreedMagic = 0xf7eeb10cdeadf7ee;
+constexpr std::size_t kQuarantineSlots = 4096;
+
+pthread_once_t g_latch_once = PTHREAD_ONCE_INIT;
+
+// Freed blocks wait here before going back to their slab, so that a second free of the same
+// pointer finds the freed marker instead of somebody else's block. The lock also serialises the
+// checks, so two threads freeing one block at once cannot both pass.
+struct quarantine {
+  spin_lock lock;
+  void* slots[kQuarantineSlots] = {};
+  std::size_t next = 0;
+};
+quarantine g_quarantine;
+
+std::uintptr_t& size_word(void* block, std::size_t block_size) {
+  return *reinterpret_cast<std::uintptr_t*>(static_cast<char*>(block) + block_size - 8);
+}
+std::uintptr_t& marker_word(void* block) {
+  return *reinterpret_cast<std::uintptr_t*>(static_cast<char*>(block) + 8);
+}
+
+[[noreturn]] void report(const char* operation, const void* p, std::size_t block_size,
+                         const char* format, std::size_t a = 0, std::size_t b = 0) {
+  char problem[192];
+  std::snprintf(problem, sizeof(problem), format, a, b);
+  char text[256];
+  std::snprintf(text, sizeof(text), "%s [block of the %zu-byte class]", problem, block_size);
+  report_fatal(operation, p, text);
+}
+
+// First offset in [from, to) of p that does not hold the pad byte, or `to`.
+std::size_t first_bad_pad(const void* p, std::size_t from, std::size_t to) {
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  for (std::size_t i = from; i < to; ++i) {
+    if (bytes[i] != kPadByte) return i;
+  }
+  return to;
+}
+
+// The class at or above `cls` with room for the trailer and the same natural alignment.
+unsigned checked_class(unsigned cls, std::size_t size) {
+  std::size_t alignment = class_size(cls) & (~class_size(cls) + 1);  // lowest set bit
+  if (alignment > kUnitSize) alignment = kUnitSize;
+  unsigned c = cls;
+  while (c < kClassCount &&
+         (class_size(c) < size + kCheckedTrailer || class_size(c) % alignment != 0)) {
+    ++c;
+  }
+  return c;
+}
+
+void free_small(slab* s, void* p, std::size_t size_hint, const char* operation) {
+  const std::size_t bs = s->block_size;
+  const auto offset = static_cast<std::size_t>(static_cast<char*>(p) - s->area);
+  if (offset % bs != 0) {
+    report(operation, p, bs, "interior pointer, %zu bytes into the block at offset %zu of its slab",
+           offset % bs, offset - offset % bs);
+  }
+  if (offset / bs >= s->carved) report(operation, p, bs, "never allocated");
+  if constexpr (kAsan) asan_unpoison(p, bs);
+  if (marker_word(p) == (kFreedMagic ^ reinterpret_cast<std::uintptr_t>(p))) {
+    report(operation, p, bs, "double free");
+  }
+  const std::size_t size = size_word(p, bs) ^ kSizeKey ^ reinterpret_cast<std::uintptr_t>(p);
+  if (size + kCheckedTrailer > bs) {
+    report(operation, p, bs, "trailer overwritten: a write past the end of the block");
+  }
+  if (const std::size_t bad = first_bad_pad(p, size, bs - 8); bad != bs - 8) {
+    report(operation, p, bs, "write past the end of a %zu-byte block (at offset %zu)", size, bad);
+  }
+  if (size_hint != 0 && size_hint != size) {
+    report(operation, p, bs, "sized free with size %zu, but %zu bytes were allocated", size_hint,
+           size);
+  }
+  marker_word(p) = kFreedMagic ^ reinterpret_cast<std::uintptr_t>(p);
+  if constexpr (kAsan) asan_poison(static_cast<char*>(p) + kLinkBytes, bs - kLinkBytes);
+  void*& slot = g_quarantine.slots[g_quarantine.next];
+  void* evicted = slot;
+  slot = p;
+  g_quarantine.next = (g_quarantine.next + 1) % kQuarantineSlots;
+  if (evicted != nullptr) remote_push(slab_of(evicted), evicted);
+}
+
+void free_large(slab* s, void* p, std::size_t size_hint, const char* operation) {
+  const std::size_t size = s->requested;
+  if (p != s->area) report(operation, p, size, "interior pointer into a large block");
+  if (const std::size_t bad = first_bad_pad(p, size, size + kCheckedTrailer);
+      bad != size + kCheckedTrailer) {
+    report(operation, p, size, "write past the end of a %zu-byte block (at offset %zu)", size, bad);
+  }
+  if (size_hint != 0 && size_hint != size) {
+    report(operation, p, size, "sized free with size %zu, but %zu bytes were allocated", size_hint,
+           size);
+  }
+  large_free(s);
+}
+
+void latch() {
+  g_checked = option(SP_OPTION_CHECKED) != 0;
+  g_checked_latched.store(true, std::memory_order_release);
+}
+
+}  // namespace
+
+void checked_mode_latch() noexcept {
+  options_init();
+  pthread_once(&g_latch_once, latch);
+}
+
+void* checked_alloc(heap* h, unsigned cls, std::size_t size) noexcept {
+  const unsigned c = checked_class(cls, size);
+  if (c == kClassCount) {
+    std::size_t alignment = class_size(cls) & (~class_size(cls) + 1);
+    return large_alloc(size, alignment < kMinAlignment ? kMinAlignment : alignment, false);
+  }
+  void* p = pop_for_checked(h, c);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const std::size_t bs = class_size(c);
+  marker_word(p) = 0;  // a reused block must not look freed
+  std::memset(static_cast<char*>(p) + size, kPadByte, bs - 8 - size);
+  size_word(p, bs) = size ^ kSizeKey ^ reinterpret_cast<std::uintptr_t>(p);
+  if constexpr (kAsan) asan_poison(static_cast<char*>(p) + size, bs - size);
+  return p;
+}
+
+void checked_large_init(slab* s, void* p, std::size_t size) noexcept {
+  s->requested = size;
+  std::memset(static_cast<char*>(p) + size, kPadByte, kCheckedTrailer);
+}
+
+void checked_free(void* p, std::size_t size_hint, const char* operation) noexcept {
+  if (p == nullptr) return;
+  if (!segment_map_contains(p) || (reinterpret_cast<std::uintptr_t>(p) & kSegmentMask) == 0) {
+    report_fatal(operation, p, "not a block slabpool handed out (outside its memory)");
+  }
+  slab* s = slab_of(p);
+  std::lock_guard guard(g_quarantine.lock);
+  switch (s->kind) {
+    case slab_kind::small:
+      return free_small(s, p, size_hint, operation);
+    case slab_kind::large:
+    case slab_kind::huge:
+      return free_large(s, p, size_hint, operation);
+    case slab_kind::unused:
+      break;
+  }
+  report_fatal(operation, p, "double free or never allocated (its span is free)");
+}
+
+std::size_t checked_usable_size(const void* p) noexcept {
+  slab* s = slab_of(p);
+  if (s->kind != slab_kind::small) return s->requested;
+  void* block = const_cast<void*>(p);
+  return size_word(block, s->block_size) ^ kSizeKey ^ reinterpret_cast<std::uintptr_t>(p);
+}
+
+}  // namespace slabpool::detail
