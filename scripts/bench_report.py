@@ -244,6 +244,10 @@ def write_report(out):
          "mops", True, 1, resources),
         ("pmr containers: time per iteration (ms, lower is better)", "micro_pmr",
          "^pmr_(vector|unordered|list|string|map)", "iter_ms", False, 1, resources),
+        ("Object pools (issue 7): get+put of one object (M pairs/s); glibc/jemalloc/mimalloc = "
+         "new+delete of the same object under that allocator; mutex_freelist = a std::mutex "
+         "around a free list; rows: object/threads sharing the pool", "micro_pool", ".",
+         "mops", True, 1, ["object_pool", "mutex_freelist", "glibc", "jemalloc", "mimalloc"]),
         ("Workload throughput (M ops/s; pipeline: M messages/s)", "workload",
          "^(churn|fragmentation)$", "ops_per_s", True, 1e-6, allocs),
         ("", "workload", "^pipeline$", "messages_per_s", True, 1e-6, allocs),

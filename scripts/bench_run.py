@@ -103,6 +103,22 @@ class Runner:
         self.gbench("micro_pmr", self.bin / "sp_bench_pmr", label, preload, run,
                     pmr_filter(self.cfg, resource_re), split)
 
+    def micro_pool(self, run):
+        """Object pools (issue 7): new/delete under glibc, jemalloc and mimalloc (column = that
+        allocator), the pools once in-process (columns object_pool and mutex_freelist)."""
+        exe = self.bin / "sp_bench_pool"
+        if not exe.exists():
+            return
+
+        def split(name, alloc):  # pool/<object>/<impl>/real_time/threads:N
+            parts = name.replace("/real_time", "").split("/")
+            return f"{parts[1]}/{parts[3]}", alloc if parts[2] == "new_delete" else parts[2]
+
+        for a in self.allocs:
+            if a["name"] in ("glibc", "jemalloc", "mimalloc"):
+                self.gbench("micro_pool", exe, a["name"], a["preload"], run, "/new_delete/", split)
+        self.gbench("micro_pool", exe, "pools", None, run, "/(object_pool|mutex_freelist)/", split)
+
     def workload(self, name, alloc, run):
         exe = self.bin / f"sp_wl_{name}{alloc['suffix']}"
         args = list(self.cfg["workloads"][name])
@@ -127,7 +143,7 @@ class Runner:
     def run_all(self, runs, inscount_runs):
         names = list(self.cfg["workloads"])
         jemalloc = next((a for a in self.allocs if a["name"] == "jemalloc"), None)
-        per_run = len(self.allocs) + 1 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
+        per_run = len(self.allocs) + 2 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
         _, ins_jobs = bench_inscount.jobs(self.build)
         progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
         t0 = time.monotonic()
@@ -140,6 +156,8 @@ class Runner:
             if jemalloc:
                 progress.step(f"micro pmr jemalloc resource under LD_PRELOAD (run {run}/{runs})")
                 self.micro_pmr(run, jemalloc["preload"], "jemalloc", "pmr-jemalloc")
+            progress.step(f"micro object pools (run {run}/{runs})")
+            self.micro_pool(run)
             for name in names:
                 for a in self.allocs:
                     progress.step(f"workload {name} under {a['name']} (run {run}/{runs})")
