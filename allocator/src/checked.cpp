@@ -145,7 +145,9 @@ void* checked_alloc(heap* h, unsigned cls, std::size_t size) noexcept {
   marker_word(p) = 0;  // a reused block must not look freed
   std::memset(static_cast<char*>(p) + size, kPadByte, bs - 8 - size);
   size_word(p, bs) = size ^ kSizeKey ^ reinterpret_cast<std::uintptr_t>(p);
-  if constexpr (kAsan) asan_poison(static_cast<char*>(p) + size, bs - size);
+  // Under ASan the pad is poisoned too (an overflow is reported at the faulty write); the size
+  // word stays readable for usable_size.
+  if constexpr (kAsan) asan_poison(static_cast<char*>(p) + size, bs - 8 - size);
   return p;
 }
 

@@ -53,10 +53,11 @@ bool slab_refill(slab* s) {
   }
   // Link in address order so consecutive allocations walk memory forwards.
   for (std::uint32_t i = 0; i + 1 < batch; ++i) {
-    reinterpret_cast<free_block*>(first + std::size_t{i} * s->block_size)->next =
-        reinterpret_cast<free_block*>(first + std::size_t{i + 1} * s->block_size);
+    set_next_block(reinterpret_cast<free_block*>(first + std::size_t{i} * s->block_size),
+                   reinterpret_cast<free_block*>(first + std::size_t{i + 1} * s->block_size));
   }
-  reinterpret_cast<free_block*>(first + std::size_t{batch - 1} * s->block_size)->next = nullptr;
+  set_next_block(reinterpret_cast<free_block*>(first + std::size_t{batch - 1} * s->block_size),
+                 nullptr);
   s->free = reinterpret_cast<free_block*>(first);
   s->carved += batch;
   return true;
@@ -124,7 +125,7 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
     s->local_free = nullptr;
     s->local_count.store(0, std::memory_order_relaxed);
     if constexpr (kAsan) asan_unpoison(b, s->block_size);
-    s->free = b->next;
+    s->free = next_block(b);
     return b;
   }
   if (h == &g_empty_heap) {
@@ -149,7 +150,7 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
   }
   free_block* b = s->free;
   if constexpr (kAsan) asan_unpoison(b, s->block_size);
-  s->free = b->next;
+  s->free = next_block(b);
   return b;
 }
 
@@ -160,7 +161,7 @@ void* pop_for_checked(heap* h, unsigned cls) noexcept {
   if (s == nullptr) return nullptr;
   free_block* b = s->free;
   if constexpr (kAsan) asan_unpoison(b, s->block_size);
-  s->free = b->next;
+  s->free = next_block(b);
   return b;
 }
 
@@ -170,7 +171,7 @@ void remote_push(slab* s, void* p) noexcept {
   std::uintptr_t old = s->remote.load(std::memory_order_relaxed);
   std::uintptr_t desired;
   do {
-    b->next = remote_list::head(old);
+    set_next_block(b, remote_list::head(old));
     desired = ((std::uintptr_t{remote_list::count(old)} + 1) << remote_list::kCountShift) |
               reinterpret_cast<std::uintptr_t>(b);
   } while (!s->remote.compare_exchange_weak(old, desired, std::memory_order_release,

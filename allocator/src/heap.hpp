@@ -5,6 +5,7 @@
 // the slow path sets the thread up, so the fast path carries no "initialised?" test.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -50,14 +51,23 @@ constexpr heap::heap() {
   for (slab*& s : current) s = &g_empty_slab;
 }
 
+// The `direct` slots of each class: [first, end) (empty above kTableLookupMax).
+struct direct_range {
+  std::uint8_t first;
+  std::uint8_t end;
+};
+inline constexpr auto kDirectRanges = [] {
+  std::array<direct_range, kClassCount> ranges{};
+  for (std::size_t i = kDirectSlots; i-- > 0;) ranges[kSmallClassTable[i]].first = std::uint8_t(i);
+  for (std::size_t i = 0; i < kDirectSlots; ++i)
+    ranges[kSmallClassTable[i]].end = std::uint8_t(i + 1);
+  return ranges;
+}();
+
 // Makes `s` the slab class `cls` allocates from (owner, or trimmer holding h->lock for the owner).
 inline void set_current(heap* h, unsigned cls, slab* s) {
   h->current[cls] = s;
-  if (class_size(cls) <= kTableLookupMax) {
-    for (std::size_t i = 0; i < kDirectSlots; ++i) {
-      if (kSmallClassTable[i] == cls) h->direct[i] = s;
-    }
-  }
+  for (unsigned i = kDirectRanges[cls].first; i < kDirectRanges[cls].end; ++i) h->direct[i] = s;
 }
 
 #if defined(__GNUC__)
@@ -98,7 +108,7 @@ SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls, std::size_t siz
   if (b == nullptr) [[unlikely]]
     return alloc_slow(h, static_cast<unsigned>(cls), size);
   if constexpr (kAsan) asan_unpoison(b, s->block_size);
-  s->free = b->next;
+  s->free = next_block(b);
   return b;
 }
 
@@ -109,7 +119,7 @@ SLABPOOL_ALWAYS_INLINE void* try_pop_small(std::size_t size) noexcept {
   free_block* b = s->free;
   if (b != nullptr) [[likely]] {
     if constexpr (kAsan) asan_unpoison(b, s->block_size);
-    s->free = b->next;
+    s->free = next_block(b);
   }
   return b;
 }
@@ -124,7 +134,7 @@ SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
     if (b == nullptr) [[unlikely]]
       return alloc_slow(h, kSmallClassTable[slot], size);
     if constexpr (kAsan) asan_unpoison(b, s->block_size);
-    s->free = b->next;
+    s->free = next_block(b);
     return b;
   }
   if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size), size);
@@ -140,11 +150,10 @@ SLABPOOL_ALWAYS_INLINE void heap_free_sized(void* p, std::size_t size_hint) noex
   slab* s = slab_of(p);
   if (s->owner.load(std::memory_order_relaxed) == tls_heap) [[likely]] {
     auto* b = static_cast<free_block*>(p);
-    b->next = s->local_free;
+    set_next_block(b, s->local_free);
     s->local_free = b;
-    // Release: a trimmer that counts this block as returned must also see the list holding it.
-    s->local_count.store(s->local_count.load(std::memory_order_relaxed) + 1,
-                         std::memory_order_release);
+    // After the push: a trimmer that counts this block as returned must see the list holding it.
+    owner_increment(s->local_count);
     if constexpr (kAsan) asan_poison(b + 1, s->block_size - kLinkBytes);
     return;
   }

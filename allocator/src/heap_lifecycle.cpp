@@ -94,8 +94,8 @@ void unstage_free_list(slab* s) {
   if (s->free == nullptr) return;
   free_block* tail = s->free;
   std::uint32_t n = 1;
-  for (; tail->next != nullptr; tail = tail->next) ++n;
-  tail->next = s->local_free;
+  for (; next_block(tail) != nullptr; tail = next_block(tail)) ++n;
+  set_next_block(tail, s->local_free);
   s->local_free = s->free;
   s->free = nullptr;
   s->local_count.store(s->local_count.load(std::memory_order_relaxed) + n,

@@ -25,17 +25,20 @@ std::atomic<std::size_t> g_passes = 0;
 // Callbacks run after each pass (sp_on_trim). A fixed table: registration must never allocate.
 constexpr unsigned kTrimCallbacks = 16;
 struct trim_callback {
-  std::atomic<void (*)(void*)> fn = nullptr;
+  std::atomic<int (*)(void*)> fn = nullptr;
   std::atomic<void*> context = nullptr;
 };
 trim_callback g_callbacks[kTrimCallbacks];
 std::mutex g_callbacks_lock;  // serialises registration; passes read the table without it
 
-void run_trim_callbacks() {
+// Runs the callbacks; true when one of them still holds something to age.
+bool run_trim_callbacks() {
+  bool holding = false;
   for (trim_callback& slot : g_callbacks) {
-    void (*fn)(void*) = slot.fn.load(std::memory_order_acquire);
-    if (fn != nullptr) fn(slot.context.load(std::memory_order_relaxed));
+    int (*fn)(void*) = slot.fn.load(std::memory_order_acquire);
+    if (fn != nullptr && fn(slot.context.load(std::memory_order_relaxed)) != 0) holding = true;
   }
+  return holding;
 }
 
 // --- the background trimmer ----------------------------------------------------------------------
@@ -225,7 +228,7 @@ trim_result trim_pass(bool force) noexcept {
   result.returned = segment_pool_decay(now, ctx.delay, force, &pending);
   result.pending = result.pending || pending;
   g_passes.fetch_add(1, std::memory_order_relaxed);
-  run_trim_callbacks();
+  if (run_trim_callbacks()) result.held = true;
   return result;
 }
 
@@ -278,7 +281,7 @@ extern "C" size_t sp_trim(void) {
 extern "C" size_t sp_trim_decay(void) {
   return trim_pass(false).returned;
 }
-extern "C" int sp_on_trim(void (*callback)(void*), void* context) {
+extern "C" int sp_on_trim(int (*callback)(void*), void* context) {
   std::lock_guard guard(g_callbacks_lock);
   for (trim_callback& slot : g_callbacks) {
     if (slot.fn.load(std::memory_order_relaxed) != nullptr) continue;
@@ -291,7 +294,7 @@ extern "C" int sp_on_trim(void (*callback)(void*), void* context) {
   return ENOMEM;
 }
 
-extern "C" int sp_on_trim_remove(void (*callback)(void*), void* context) {
+extern "C" int sp_on_trim_remove(int (*callback)(void*), void* context) {
   std::lock_guard guard(g_callbacks_lock);
   for (trim_callback& slot : g_callbacks) {
     if (slot.fn.load(std::memory_order_relaxed) == callback &&

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "trim_test_util.hpp"
@@ -10,15 +12,17 @@ using namespace trim_test;
 
 namespace {
 
-void count_call(void* context) {
+int count_call(void* context) {
   ++*static_cast<int*>(context);
+  return 0;
 }
 
 // Allocating inside the callback must work: no allocator lock is held while callbacks run.
-void allocate_in_callback(void* context) {
+int allocate_in_callback(void* context) {
   void* p = sp_malloc(200);
   *static_cast<bool*>(context) = p != nullptr;
   sp_free(p);
+  return 0;
 }
 
 TEST(trim_hook, runs_after_every_pass_until_removed) {
@@ -41,6 +45,30 @@ TEST(trim_hook, callbacks_may_allocate) {
   sp_trim();
   EXPECT_TRUE(allocated);
   sp_on_trim_remove(allocate_in_callback, &allocated);
+}
+
+// A callback that still holds something keeps the background trimmer running passes.
+int holding_call(void* context) {
+  ++*static_cast<int*>(context);
+  return 1;
+}
+
+TEST(trim_hook, a_holding_callback_keeps_the_trimmer_running) {
+  int calls = 0;
+  ASSERT_EQ(sp_on_trim(holding_call, &calls), 0);
+  // Arm the slow-path clock and start the trimmer (slow paths more than an interval apart).
+  for (int round = 0; round < 2; ++round) {
+    std::vector<void*> blocks(20000);
+    for (void*& p : blocks) p = sp_malloc(64);
+    for (void* p : blocks) sp_free(p);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  sp_trim();  // returns everything: nothing else is pending or held
+  const int before = calls;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Every 100 ms, backing off to at most one pass a second: at least two in 1.5 s.
+  EXPECT_GE(calls - before, 2) << "the trimmer went to sleep although the callback holds work";
+  sp_on_trim_remove(holding_call, &calls);
 }
 
 TEST(trim_hook, the_table_is_bounded) {

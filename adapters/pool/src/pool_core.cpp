@@ -147,6 +147,11 @@ batch* pool_core::take_victims_for_epoch() noexcept {
   return old;
 }
 
+bool pool_core::holds_victims() const noexcept {
+  std::lock_guard guard(victim_lock_);
+  return victim_ != nullptr && victim_->count != 0;
+}
+
 void pool_core::advance_epoch() noexcept {
   destroy_batches(take_victims_for_epoch());
 }

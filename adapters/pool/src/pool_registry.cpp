@@ -67,8 +67,15 @@ void thread_exit(void* arg) {
   sp_free(entries);
 }
 
-void trim_hook(void*) {
+// Ages every pool; returns non-zero while a victim generation remains, so the background trimmer
+// keeps running passes until idle pools are empty instead of sleeping with objects cached.
+int trim_hook(void*) {
   pool_epoch();
+  std::lock_guard guard(g_lock);
+  for (pool_core* p = g_pools; p != nullptr; p = p->registry_next) {
+    if (p->holds_victims()) return 1;
+  }
+  return 0;
 }
 
 void init_once() {

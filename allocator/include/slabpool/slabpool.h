@@ -57,13 +57,15 @@ SLABPOOL_API size_t sp_trim_decay(void);
 
 /* Registers callback(context) to run after every trim pass (background, slow-path, sp_trim and
  * sp_trim_decay alike), on the thread running the pass, with no allocator lock held: it may
- * allocate and free. This is the epoch hook object pools use to age their caches. Returns 0, or
- * ENOMEM when the 16 slots are taken. */
-SLABPOOL_API int sp_on_trim(void (*callback)(void* context), void* context);
+ * allocate and free. This is the epoch hook object pools use to age their caches. The callback
+ * returns non-zero while it still holds something later passes should age: the background
+ * trimmer then keeps running passes instead of sleeping until the next allocation slow path.
+ * Returns 0, or ENOMEM when the 16 slots are taken. */
+SLABPOOL_API int sp_on_trim(int (*callback)(void* context), void* context);
 
 /* Removes a registration made by sp_on_trim (same callback and context); returns 0 or ENOENT.
  * After it returns, no pass will start the callback again, but one already running may finish. */
-SLABPOOL_API int sp_on_trim_remove(void (*callback)(void* context), void* context);
+SLABPOOL_API int sp_on_trim_remove(int (*callback)(void* context), void* context);
 
 /* Replaces the millisecond clock the decay rules read (NULL restores the real monotonic clock).
  * For tests: with the background trimmer off, a fake clock makes decay deterministic. */

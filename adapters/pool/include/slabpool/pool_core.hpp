@@ -146,6 +146,8 @@ class SLABPOOL_API pool_core {
 
   // The registry's private interface (pool_registry.cpp, pool_core.cpp).
   batch* take_victims_for_epoch() noexcept;
+  // Whether the victim generation holds objects (a later epoch still has work).
+  bool holds_victims() const noexcept;
   pool_core* registry_next = nullptr;  // the registry's list of live pools
   pool_core* registry_prev = nullptr;
   std::atomic<shard*> shards{nullptr};
