@@ -22,6 +22,7 @@ constexpr unsigned char kPadByte = 0xcb;
 constexpr std::uintptr_t kSizeKey = 0x5a17c0de9e3779b9;
 constexpr std::uintptr_t kFreedMagic = 0xf7eeb10cdeadf7ee;
 constexpr std::size_t kQuarantineSlots = 4096;
+constexpr std::size_t kQuarantineBytes = 16 << 20;  // big blocks must not pin much memory
 
 pthread_once_t g_latch_once = PTHREAD_ONCE_INIT;
 
@@ -30,8 +31,10 @@ pthread_once_t g_latch_once = PTHREAD_ONCE_INIT;
 // checks, so two threads freeing one block at once cannot both pass.
 struct quarantine {
   spin_lock lock;
-  void* slots[kQuarantineSlots] = {};
-  std::size_t next = 0;
+  void* slots[kQuarantineSlots] = {};  // a ring: [oldest, oldest + count)
+  std::size_t oldest = 0;
+  std::size_t count = 0;
+  std::size_t bytes = 0;
 };
 quarantine g_quarantine;
 
@@ -97,11 +100,19 @@ void free_small(slab* s, void* p, std::size_t size_hint, const char* operation) 
   }
   marker_word(p) = kFreedMagic ^ reinterpret_cast<std::uintptr_t>(p);
   if constexpr (kAsan) asan_poison(static_cast<char*>(p) + kLinkBytes, bs - kLinkBytes);
-  void*& slot = g_quarantine.slots[g_quarantine.next];
-  void* evicted = slot;
-  slot = p;
-  g_quarantine.next = (g_quarantine.next + 1) % kQuarantineSlots;
-  if (evicted != nullptr) remote_push(slab_of(evicted), evicted);
+  quarantine& q = g_quarantine;
+  q.slots[(q.oldest + q.count) % kQuarantineSlots] = p;
+  ++q.count;
+  q.bytes += bs;
+  // Release the oldest blocks to their slabs until both bounds hold again.
+  while (q.count > kQuarantineSlots - 1 || q.bytes > kQuarantineBytes) {
+    void* evicted = q.slots[q.oldest];
+    slab* es = slab_of(evicted);
+    q.bytes -= es->block_size;
+    q.oldest = (q.oldest + 1) % kQuarantineSlots;
+    --q.count;
+    remote_push(es, evicted);
+  }
 }
 
 void free_large(slab* s, void* p, std::size_t size_hint, const char* operation) {
