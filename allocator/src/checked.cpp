@@ -57,7 +57,18 @@ std::uintptr_t& marker_word(void* block) {
 // First offset in [from, to) of p that does not hold the pad byte, or `to`.
 std::size_t first_bad_pad(const void* p, std::size_t from, std::size_t to) {
   const auto* bytes = static_cast<const unsigned char*>(p);
-  for (std::size_t i = from; i < to; ++i) {
+  constexpr std::uint64_t kPadWord = 0x0101010101010101ULL * kPadByte;
+  std::size_t i = from;
+  // Word at a time once aligned; the byte loops pin down the exact offset.
+  for (; i < to && i % 8 != 0; ++i) {
+    if (bytes[i] != kPadByte) return i;
+  }
+  for (; i + 8 <= to; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    if (word != kPadWord) break;
+  }
+  for (; i < to; ++i) {
     if (bytes[i] != kPadByte) return i;
   }
   return to;

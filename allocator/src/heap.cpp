@@ -157,7 +157,10 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
 void* pop_for_checked(heap* h, unsigned cls) noexcept {
   trim_on_slow_path();
   std::lock_guard guard(h->lock);
-  slab* s = refill_class(h, cls);
+  // refill_class leaves the ring just past the slab it found: try that slab again first, as the
+  // fast path would keep using its current slab.
+  slab* s = h->bins[cls].ring != nullptr ? h->bins[cls].ring->prev : nullptr;
+  if (s == nullptr || (s->free == nullptr && !slab_refill(s))) s = refill_class(h, cls);
   if (s == nullptr) return nullptr;
   free_block* b = s->free;
   if constexpr (kAsan) asan_unpoison(b, s->block_size);
