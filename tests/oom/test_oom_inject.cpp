@@ -78,7 +78,7 @@ TEST(oom_inject, new_slab) {
 
 // A block freed by its owner is reused by the next allocation of its class, even when the OS
 // refuses every mapping.
-// DISABLED: fails at 50ba30c. refill_class (allocator/src/heap.cpp) scans at most kScanLimit = 8
+// DISABLED: fails at 87d70ac. refill_class (allocator/src/heap.cpp) scans at most kScanLimit = 8
 // slabs of the bin before it maps a new slab, and returns null when that mapping fails, so a free
 // block in the 9th or later slab is never found. Enable once the map-failure path scans the
 // whole bin (or reclaims, see test_oom_rlimit).
