@@ -85,13 +85,14 @@ slab* new_slab(heap* h, unsigned cls) {
 
 // Finds a slab of class `cls` with free blocks: the current one refilled, another of the bin,
 // an abandoned one, or a new one. Caller holds h->lock.
-slab* refill_class(heap* h, unsigned cls) {
+// `scan_all` looks at every slab of the bin (the retry after memory ran out) instead of a few.
+slab* refill_class(heap* h, unsigned cls, bool scan_all = false) {
   slab* current = h->current[cls];
   if (current != &g_empty_slab && slab_refill(current)) return current;
 
   heap_bin& bin = h->bins[cls];
   slab* candidate = bin.ring;
-  const unsigned scan = bin.slabs < kScanLimit ? bin.slabs : kScanLimit;
+  const unsigned scan = bin.slabs < kScanLimit || scan_all ? bin.slabs : kScanLimit;
   for (unsigned i = 0; i < scan; ++i) {
     slab* s = candidate;
     candidate = candidate->next;
@@ -140,11 +141,20 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
   trim_on_slow_path();
   slab* s;
   {
-    std::lock_guard guard(h->lock);
+    std::unique_lock guard(h->lock);
     s = refill_class(h, cls);
-    if (s == nullptr) {
-      errno = ENOMEM;
-      return nullptr;
+    if (s == nullptr) [[unlikely]] {
+      // Out of memory: give back everything idle (this thread's empty slabs, other threads'
+      // surplus, empty segments, cached huge blocks) and look through the whole bin once more.
+      // The trim pass takes heap locks itself, so this heap's is released meanwhile.
+      guard.unlock();
+      trim_pass(true);
+      guard.lock();
+      s = refill_class(h, cls, true);
+      if (s == nullptr) {
+        errno = ENOMEM;
+        return nullptr;
+      }
     }
     set_current(h, cls, s);
   }
@@ -156,11 +166,17 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
 
 void* pop_for_checked(heap* h, unsigned cls) noexcept {
   trim_on_slow_path();
-  std::lock_guard guard(h->lock);
+  std::unique_lock guard(h->lock);
   // refill_class leaves the ring just past the slab it found: try that slab again first, as the
   // fast path would keep using its current slab.
   slab* s = h->bins[cls].ring != nullptr ? h->bins[cls].ring->prev : nullptr;
   if (s == nullptr || (s->free == nullptr && !slab_refill(s))) s = refill_class(h, cls);
+  if (s == nullptr) {  // out of memory: as in alloc_slow
+    guard.unlock();
+    trim_pass(true);
+    guard.lock();
+    s = refill_class(h, cls, true);
+  }
   if (s == nullptr) return nullptr;
   free_block* b = s->free;
   if constexpr (kAsan) asan_unpoison(b, s->block_size);

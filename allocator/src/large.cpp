@@ -27,7 +27,10 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   return large_alloc_unchecked(size, alignment, zero);
 }
 
-void* large_alloc_unchecked(std::size_t size, std::size_t alignment, bool zero) noexcept {
+namespace {
+
+// One attempt; nullptr (errno untouched) when the memory cannot be had.
+void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexcept {
   if (size > (std::size_t{1} << kAddressBits)) {
     errno = ENOMEM;
     return nullptr;
@@ -63,6 +66,26 @@ void* large_alloc_unchecked(std::size_t size, std::size_t alignment, bool zero) 
   }
   if (zero && !zeroed) std::memset(s->area, 0, size);
   return s->area;
+}
+
+}  // namespace
+
+void* large_alloc_unchecked(std::size_t size, std::size_t alignment, bool zero) noexcept {
+  if (size > (std::size_t{1} << kAddressBits)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const int saved_errno = errno;
+  if (void* p = large_alloc_once(size, alignment, zero)) return p;
+  // Out of memory: give everything idle back (empty segments and cached huge blocks free address
+  // space too) and try once more.
+  trim_pass(true);
+  if (void* p = large_alloc_once(size, alignment, zero)) {
+    errno = saved_errno;  // a success leaves errno as it was
+    return p;
+  }
+  errno = ENOMEM;
+  return nullptr;
 }
 
 void large_free(slab* s) noexcept {

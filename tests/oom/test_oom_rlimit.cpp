@@ -84,13 +84,7 @@ TEST_F(oom_rlimit, c_api_returns_enomem_and_keeps_blocks) {
 
 // Memory freed in one size class serves another: the freed slabs go back to the pool (or are
 // reclaimed when a mapping fails) instead of being held for their old class.
-// DISABLED: fails at 87d70ac. When a mapping fails, the slow paths reclaim only abandoned slabs
-// (acquire_span_reclaiming, allocator/src/heap_lifecycle.cpp) and acquire_huge
-// (allocator/src/segment.cpp) none at all: the calling thread's empty slabs, other threads'
-// surplus, empty segments and cached huge blocks stay held until a trim pass, so the request
-// fails with ENOMEM although slabpool holds enough free memory (an sp_trim() before it makes it
-// pass). Enable once a failed mapping reclaims idle memory and retries.
-TEST_F(oom_rlimit, DISABLED_freed_memory_serves_other_sizes) {
+TEST_F(oom_rlimit, freed_memory_serves_other_sizes) {
   kept_blocks first(1 << 20), second(1 << 20);
   address_limit limit(kHeadroom);
   ASSERT_TRUE(limit.ok());
@@ -108,8 +102,7 @@ TEST_F(oom_rlimit, DISABLED_freed_memory_serves_other_sizes) {
 
 // A freed huge block is cached for reuse; a different huge size must still be served once the
 // cache is the only memory left (the cache gives way instead of the request failing).
-// DISABLED: fails at 87d70ac, as DISABLED_freed_memory_serves_other_sizes above.
-TEST_F(oom_rlimit, DISABLED_cached_huge_block_gives_way) {
+TEST_F(oom_rlimit, cached_huge_block_gives_way) {
   void* huge = sp_malloc(24 * kMiB);
   ASSERT_NE(huge, nullptr);
   address_limit limit(kHeadroom - 24 * kMiB);  // the huge block already uses its share
@@ -123,8 +116,7 @@ TEST_F(oom_rlimit, DISABLED_cached_huge_block_gives_way) {
 
 // The same for memory freed as large blocks (runs of units in segments): a huge block needs a
 // mapping of its own, so the now-empty segments must give way.
-// DISABLED: fails at 87d70ac, as DISABLED_freed_memory_serves_other_sizes above.
-TEST_F(oom_rlimit, DISABLED_freed_large_blocks_serve_a_huge_one) {
+TEST_F(oom_rlimit, freed_large_blocks_serve_a_huge_one) {
   address_limit limit(kHeadroom);
   ASSERT_TRUE(limit.ok());
   kept_blocks large;
