@@ -71,6 +71,7 @@ void sleep_ms_locked(std::uint64_t ms) {
 }
 
 void* trimmer_main(void*) {
+  pthread_setname_np(pthread_self(), "slabpool-trim");  // visible in top, ps -L, /proc
   unsigned quiet_passes = 0;
   pthread_mutex_lock(&g_trimmer.mutex);
   while (!g_trimmer.stop) {
