@@ -160,8 +160,16 @@ arena_resource::~arena_resource() {
 // including the first use and a wrong thread, goes to the out-of-line path as a tail call, so the
 // fast paths need no stack frame.
 void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (bytes <= kStepMax && alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
-    const std::size_t cls = (bytes + 15) >> 4;
+  if (alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
+    // Up to 1 KiB the class is one add and a shift; above, a few bit operations, still inline.
+    std::size_t cls;
+    if (bytes <= kStepMax) [[likely]] {
+      cls = (bytes + 15) >> 4;
+    } else if (bytes <= kMaxClassSize) {
+      cls = arena_class(bytes);
+    } else {
+      return allocate_slow(bytes, alignment);
+    }
     if (arena_block* b = free_[cls]; b != nullptr) [[likely]] {
       free_[cls] = b->next;
       return b;
@@ -176,8 +184,15 @@ void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void arena_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (bytes <= kStepMax && alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
-    const std::size_t cls = (bytes + 15) >> 4;
+  if (alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
+    std::size_t cls;
+    if (bytes <= kStepMax) [[likely]] {
+      cls = (bytes + 15) >> 4;
+    } else if (bytes <= kMaxClassSize) {
+      cls = arena_class(bytes);
+    } else {
+      return deallocate_slow(p, bytes, alignment);
+    }
     auto* b = static_cast<arena_block*>(p);
     b->next = free_[cls];
     free_[cls] = b;
