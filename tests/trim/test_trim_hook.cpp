@@ -1,6 +1,7 @@
 // sp_on_trim: callbacks run after every pass, can be removed, and the table is bounded.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -48,13 +49,14 @@ TEST(trim_hook, callbacks_may_allocate) {
 }
 
 // A callback that still holds something keeps the background trimmer running passes.
+// Runs on the trimmer thread and on sp_trim's caller, possibly at once: the count is atomic.
 int holding_call(void* context) {
-  ++*static_cast<int*>(context);
+  static_cast<std::atomic<int>*>(context)->fetch_add(1);
   return 1;
 }
 
 TEST(trim_hook, a_holding_callback_keeps_the_trimmer_running) {
-  int calls = 0;
+  std::atomic<int> calls = 0;
   ASSERT_EQ(sp_on_trim(holding_call, &calls), 0);
   // Arm the slow-path clock and start the trimmer (slow paths more than an interval apart).
   for (int round = 0; round < 2; ++round) {
@@ -64,7 +66,7 @@ TEST(trim_hook, a_holding_callback_keeps_the_trimmer_running) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
   }
   sp_trim();  // returns everything: nothing else is pending or held
-  const int before = calls;
+  const int before = calls.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // Every 100 ms, backing off to at most one pass a second: at least two in 1.5 s.
   EXPECT_GE(calls - before, 2) << "the trimmer went to sleep although the callback holds work";

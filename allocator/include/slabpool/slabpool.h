@@ -57,8 +57,9 @@ SLABPOOL_API size_t sp_trim_decay(void);
 
 /* Registers callback(context) to run after every trim pass (background, slow-path, sp_trim and
  * sp_trim_decay alike), on the thread running the pass, with no allocator lock held: it may
- * allocate and free. This is the epoch hook object pools use to age their caches. The callback
- * returns non-zero while it still holds something later passes should age: the background
+ * allocate and free; it may run on two threads at once (the trimmer and a caller of sp_trim), so
+ * it synchronises what it shares. This is the epoch hook object pools use to age their caches. The
+ * callback returns non-zero while it still holds something later passes should age: the background
  * trimmer then keeps running passes instead of sleeping until the next allocation slow path.
  * Returns 0, or ENOMEM when the 16 slots are taken. */
 SLABPOOL_API int sp_on_trim(int (*callback)(void* context), void* context);
