@@ -1,6 +1,6 @@
-// Byte patterns shared by the fuzz, soak and OOM tests: a block is filled with a pattern seeded by
-// its address and a per-block number, so a block handed out twice, two overlapping blocks, or a
-// stray write are all caught at the next check as a pattern mismatch.
+// Byte patterns shared by the unit, fuzz, soak and OOM tests: a block is filled with a pattern
+// seeded by its address and a per-block number, so a block handed out twice, two overlapping
+// blocks, or a stray write are all caught at the next check as a pattern mismatch.
 #pragma once
 
 #include <cstddef>

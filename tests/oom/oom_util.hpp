@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "../common/sanitized.hpp"
 #include "../fuzz/pattern.hpp"
 #include "slabpool/slabpool.h"
 
@@ -20,17 +21,7 @@ namespace sp_oom {
 using sp_check::kKiB;
 using sp_check::kMiB;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-#else
-inline constexpr bool kSanitized = false;
-#endif
+using sp_build::kSanitized;
 
 struct kept_block {
   void* p;

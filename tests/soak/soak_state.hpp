@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../common/sanitized.hpp"
 #include "../fuzz/pattern.hpp"
 
 namespace sp_soak {
@@ -33,26 +34,8 @@ inline constexpr unsigned kMaxWorkers = 64;
 // Sanitizer runtimes add shadow memory (so the resident bound is reported, not asserted), and TSan
 // cannot start threads in a child forked from a multi-threaded process (slabpool's fork handler
 // restarts the trimmer there), so a TSan run skips the forks.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizer = true;
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-#else
-inline constexpr bool kSanitized = false;
-#endif
+using sp_build::kSanitized;
+using sp_build::kThreadSanitizer;
 
 struct soak_state {
   unsigned workers = 8;

@@ -8,88 +8,31 @@
 #include <cstring>
 #include <limits>
 
+#include "../common/sanitized.hpp"
+#include "../fuzz/pattern.hpp"
 #include "segment.hpp"
 #include "slabpool/slabpool.h"
 
 namespace sp_test {
 
-constexpr std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// Deterministic and cheap, so a failing stress run can be replayed from its seed.
-class rng {
- public:
-  explicit rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() { return splitmix64(state_++); }
-  // Uniform in [lo, hi].
-  std::size_t range(std::size_t lo, std::size_t hi) { return lo + next() % (hi - lo + 1); }
-
- private:
-  std::uint64_t state_;
-};
+// The PRNG, the byte pattern and its checks are the ones the fuzz, soak and OOM tests use.
+using sp_build::kSanitized;
+using sp_check::check_pattern;
+using sp_check::fill_pattern;
+using sp_check::first_nonzero;
+using sp_check::is_aligned;
+using sp_check::kKiB;
+using sp_check::kMiB;
+using sp_check::kPatternOk;
+using sp_check::pattern_word;
+using sp_check::rng;
+using sp_check::splitmix64;
 
 // Seed for a pattern that also depends on where the block lives: a block handed out twice, or two
 // overlapping blocks, overwrite each other's pattern and are caught at the next check.
 inline std::uint64_t address_seed(const void* p, std::uint64_t seed) {
   return splitmix64(reinterpret_cast<std::uintptr_t>(p) ^ seed);
 }
-
-// Word k of the pattern; a multiply per word keeps filling 64 MiB blocks fast.
-constexpr std::uint64_t pattern_word(std::uint64_t seed, std::size_t k) {
-  return seed ^ (std::uint64_t{k} * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
-}
-
-// Writes the pattern of `seed` over bytes [0, n) of p.
-inline void fill_pattern(void* p, std::size_t n, std::uint64_t seed) {
-  auto* bytes = static_cast<unsigned char*>(p);
-  const std::size_t words = n / 8;
-  for (std::size_t k = 0; k < words; ++k) {
-    const std::uint64_t w = pattern_word(seed, k);
-    std::memcpy(bytes + k * 8, &w, 8);
-  }
-  const std::uint64_t tail = pattern_word(seed, words);
-  std::memcpy(bytes + words * 8, &tail, n % 8);
-}
-
-inline constexpr std::size_t kPatternOk = std::numeric_limits<std::size_t>::max();
-
-// Offset of the first byte in [0, n) that differs from the pattern of `seed`, or kPatternOk.
-inline std::size_t check_pattern(const void* p, std::size_t n, std::uint64_t seed) {
-  const auto* bytes = static_cast<const unsigned char*>(p);
-  const std::size_t words = n / 8;
-  for (std::size_t k = 0; k < words; ++k) {
-    const std::uint64_t w = pattern_word(seed, k);
-    if (std::memcmp(bytes + k * 8, &w, 8) != 0) return k * 8;
-  }
-  const std::uint64_t tail = pattern_word(seed, words);
-  if (std::memcmp(bytes + words * 8, &tail, n % 8) != 0) return words * 8;
-  return kPatternOk;
-}
-
-// Offset of the first non-zero byte in [0, n), or kPatternOk.
-inline std::size_t first_nonzero(const void* p, std::size_t n) {
-  const auto* bytes = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (bytes[i] != 0) return i;
-  }
-  return kPatternOk;
-}
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-#else
-inline constexpr bool kSanitized = false;
-#endif
 
 // Multiplier for stress iteration counts: SLABPOOL_STRESS_SCALE (a positive number, default 1).
 // Sanitized builds run several times slower, so their base counts are divided by 4 to keep the
@@ -142,12 +85,5 @@ class trim_paused {
   long long background_;
   long long interval_;
 };
-
-inline constexpr std::size_t kKiB = 1024;
-inline constexpr std::size_t kMiB = 1024 * 1024;
-
-inline bool is_aligned(const void* p, std::size_t alignment) {
-  return reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
-}
 
 }  // namespace sp_test
