@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "heap.hpp"
 #include "heap_lifecycle.hpp"
@@ -81,10 +84,82 @@ struct text_sink {
   }
 };
 
+// Sections added by adapters (sp_stats_add_section). A fixed table, no lock: a slot is claimed
+// by CAS (free -> claimed), filled, then published (live). A reader announces itself in `active`
+// before it checks `state`; removal unpublishes, then waits for `active` to drain. Either the
+// reader sees the slot unpublished or the remover sees the reader, so a writer never runs after
+// sp_stats_remove_section returns, and no lock is held while a writer runs.
+constexpr unsigned kSections = 8;
+enum : int { kSlotFree, kSlotClaimed, kSlotLive };
+struct section_slot {
+  std::atomic<int> state{kSlotFree};
+  std::atomic<int> active{0};
+  const char* name = nullptr;
+  sp_stats_writer writer = nullptr;
+  void* context = nullptr;
+};
+section_slot g_sections[kSections];
+
+// Calls fn(name, writer, context) for every live section.
+template <class F>
+void for_each_section(F fn) {
+  for (section_slot& slot : g_sections) {
+    slot.active.fetch_add(1, std::memory_order_seq_cst);
+    if (slot.state.load(std::memory_order_seq_cst) == kSlotLive)
+      fn(slot.name, slot.writer, slot.context);
+    slot.active.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+// Appends every section's output to `out` (JSON: a "sections" member, opened with a comma).
+void add_sections(text_sink& out, int json) {
+  bool first = true;
+  for_each_section([&](const char* name, sp_stats_writer writer, void* context) {
+    if (json) out.add("%s\"%s\":", first ? ",\"sections\":{" : ",", name);
+    first = false;
+    char* at = out.length < out.size ? out.buffer + out.length : nullptr;
+    const std::size_t room = out.length < out.size ? out.size - out.length : 0;
+    out.length += writer(at, room, json, context);
+  });
+  if (json && !first) out.add("}");
+}
+
 }  // namespace
 }  // namespace slabpool::detail
 
 using namespace slabpool::detail;
+
+extern "C" int sp_stats_add_section(const char* name, sp_stats_writer writer, void* context) {
+  if (name == nullptr || writer == nullptr) return EINVAL;
+  for (section_slot& slot : g_sections) {
+    int expected = kSlotFree;
+    if (!slot.state.compare_exchange_strong(expected, kSlotClaimed, std::memory_order_acquire))
+      continue;
+    slot.name = name;
+    slot.writer = writer;
+    slot.context = context;
+    slot.state.store(kSlotLive, std::memory_order_seq_cst);
+    return 0;
+  }
+  return ENOMEM;
+}
+
+extern "C" int sp_stats_remove_section(sp_stats_writer writer, void* context) {
+  for (section_slot& slot : g_sections) {
+    int expected = kSlotLive;
+    // Claim before reading the fields: a live slot's fields change only after it is unpublished.
+    if (!slot.state.compare_exchange_strong(expected, kSlotClaimed, std::memory_order_seq_cst))
+      continue;
+    if (slot.writer != writer || slot.context != context) {
+      slot.state.store(kSlotLive, std::memory_order_seq_cst);  // someone else's section
+      continue;
+    }
+    while (slot.active.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    slot.state.store(kSlotFree, std::memory_order_release);
+    return 0;
+  }
+  return ENOENT;
+}
 
 extern "C" void sp_stats_get(sp_stats* out) {
   std::memset(out, 0, sizeof(*out));
@@ -121,7 +196,9 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
               first ? "" : ",", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
       first = false;
     }
-    out.add("]}\n");
+    out.add("]");
+    add_sections(out, json);
+    out.add("}\n");
   } else {
     constexpr double kMiB = 1024.0 * 1024.0;
     out.add("slabpool stats\n");
@@ -136,6 +213,7 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
       if (c.slabs == 0) continue;
       out.add("  %10zu %8zu %12zu %12zu\n", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
     }
+    add_sections(out, json);
   }
   return out.length;
 }

@@ -132,6 +132,23 @@ SLABPOOL_API void sp_stats_print(int fd, int json);
 /* The largest alignment sp_aligned_alloc accepts (half a segment). */
 #define SP_MAX_ALIGNMENT ((size_t)2 << 20)
 
+/* ---- stats sections: adapters' figures in the stats output ------------------------------
+ * A section writer appends its own figures to sp_stats_format / sp_stats_print: in JSON mode one
+ * JSON value (stored under "sections":{"<name>": value}), in text mode whole lines. It has
+ * snprintf's contract: writes at most `size` bytes (NUL included) and returns the length the full
+ * text needs. It runs on the thread formatting the stats with no slabpool lock held. */
+typedef size_t (*sp_stats_writer)(char* buffer, size_t size, int json, void* context);
+
+/* Adds a section named `name` (a string that must stay valid until removed). Never allocates
+ * (8 fixed slots). Returns 0, EINVAL for a null name or writer, or ENOMEM when the slots are
+ * taken. */
+SLABPOOL_API int sp_stats_add_section(const char* name, sp_stats_writer writer, void* context);
+
+/* Removes the section added with the same writer and context; when it returns the writer is not
+ * running and will not be called again (so `context` may be freed). Must not be called from a
+ * writer. Returns 0 or ENOENT. */
+SLABPOOL_API int sp_stats_remove_section(sp_stats_writer writer, void* context);
+
 #ifdef __cplusplus
 }
 #endif
