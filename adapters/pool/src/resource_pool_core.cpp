@@ -1,0 +1,393 @@
+// resource_pool's slow paths: scanning for idle objects, creating under the max_open bound, the
+// FIFO queue of waiters, destruction and close. No user hook ever runs with the lock held: the
+// lock covers the waiter queue only, and handing an entry to a waiter is an ownership transfer
+// (a CAS on the entry's state), not a call.
+#include <time.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <random>
+
+#include "slabpool/resource_pool_core.hpp"
+#include "slabpool/slabpool.h"
+
+namespace slabpool::detail {
+namespace {
+
+constexpr std::uint32_t kChunkEntries = 64;  // growth step of an unbounded pool
+std::atomic<std::uint64_t> g_serial{1};
+
+rp_chunk* new_chunk(std::uint32_t count) {
+  const std::size_t bytes = sizeof(rp_chunk) + sizeof(rp_entry) * count + alignof(rp_entry);
+  void* mem = sp_aligned_alloc(alignof(rp_entry), bytes);
+  if (mem == nullptr) throw std::bad_alloc();
+  auto* c = ::new (mem) rp_chunk();
+  c->count = count;
+  auto raw = reinterpret_cast<std::uintptr_t>(c + 1);
+  raw = (raw + alignof(rp_entry) - 1) & ~(std::uintptr_t{alignof(rp_entry)} - 1);
+  c->entries = reinterpret_cast<rp_entry*>(raw);
+  for (std::uint32_t i = 0; i < count; ++i) ::new (&c->entries[i]) rp_entry();
+  return c;
+}
+
+void free_chunk(rp_chunk* c) noexcept {
+  for (std::uint32_t i = 0; i < c->count; ++i) c->entries[i].~rp_entry();
+  c->~rp_chunk();
+  sp_free(c);
+}
+
+void atomic_max(std::atomic<std::uint64_t>& m, std::uint64_t v) noexcept {
+  std::uint64_t cur = m.load(std::memory_order_relaxed);
+  while (v > cur && !m.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+
+void fork_prepare(void* p) {
+  static_cast<ranked<std::mutex>*>(p)->raw().lock();
+}
+void fork_parent(void* p) {
+  static_cast<ranked<std::mutex>*>(p)->raw().unlock();
+}
+
+}  // namespace
+
+// The child handler needs the core, not only its lock.
+struct rp_fork_access {
+  static void child(void* p) { static_cast<rp_core*>(p)->fork_child(); }
+  static void prepare(void* p) { fork_prepare(&static_cast<rp_core*>(p)->lock_); }
+  static void parent(void* p) { fork_parent(&static_cast<rp_core*>(p)->lock_); }
+};
+
+std::int64_t rp_coarse_now() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+rp_core::rp_core(const rp_config& c, const rp_vtable& vt, void* owner)
+    : serial_(g_serial.fetch_add(1, std::memory_order_relaxed)),
+      clock_(c.clock),
+      max_open_(c.max_open),
+      max_open_or_max_(c.max_open == 0 ? SIZE_MAX : c.max_open),
+      max_idle_(c.max_idle),
+      validate_after_(vt.validate != nullptr ? c.validate_after : 0),
+      leak_threshold_(c.leak_threshold),
+      vt_(vt),
+      owner_(owner),
+      min_idle_(c.min_idle),
+      idle_timeout_(c.idle_timeout),
+      max_lifetime_(c.max_lifetime),
+      keepalive_(vt.keepalive != nullptr ? c.keepalive : 0),
+      jitter_(c.lifetime_jitter) {
+  std::strncpy(name_, c.name != nullptr ? c.name : "", sizeof(name_) - 1);
+  name_[sizeof(name_) - 1] = '\0';
+  // A bounded pool gets all its entries at once: it never grows, never allocates again.
+  first_ =
+      new_chunk(max_open_ != 0 && max_open_ <= (1u << 20) ? static_cast<std::uint32_t>(max_open_)
+                                                          : kChunkEntries);
+  fork_ = fork_participant{lock_rank::resource_pool, rp_fork_access::prepare,
+                           rp_fork_access::parent, rp_fork_access::child, this};
+  fork_participant_add(&fork_);
+  rp_registry_add(this);
+}
+
+rp_core::~rp_core() {
+  rp_registry_remove(this);
+  close();
+  fork_participant_remove(&fork_);
+  for (rp_chunk* c = first_; c != nullptr;) {
+    rp_chunk* next = c->next.load(std::memory_order_relaxed);
+    free_chunk(c);
+    c = next;
+  }
+}
+
+std::int64_t rp_core::precise_now() const noexcept {
+  if (clock_ != nullptr) return clock_().count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t rp_core::jittered_lifetime() noexcept {
+  if (max_lifetime_ == 0) return INT64_MAX / 2;
+  // HikariCP's idea: take up to `jitter` of the lifetime off at random, so objects created in
+  // one burst do not all expire (and reconnect) in the same instant.
+  thread_local std::minstd_rand rng(static_cast<unsigned>(
+      reinterpret_cast<std::uintptr_t>(&rng) ^ static_cast<std::uintptr_t>(rp_coarse_now())));
+  const double cut = jitter_ * (static_cast<double>(rng() - rng.min()) / (rng.max() - rng.min()));
+  return max_lifetime_ - static_cast<std::int64_t>(cut * static_cast<double>(max_lifetime_));
+}
+
+bool rp_core::reserve_capacity() noexcept {
+  std::size_t n = open_.load(std::memory_order_relaxed);
+  do {
+    if (n >= max_open_or_max_) return false;
+  } while (!open_.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst));
+  return true;
+}
+
+void rp_core::unreserve_capacity() noexcept {
+  open_.fetch_sub(1, std::memory_order_seq_cst);
+  // Capacity is one of the two things a waiter waits for: pass it on (Dekker pair with the
+  // waiter's re-check under the lock).
+  if ((flags_.load(std::memory_order_seq_cst) & ~kClosed) != 0) serve_waiters();
+}
+
+rp_entry* rp_core::claim_any_idle() noexcept {
+  for (rp_chunk* c = first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+    for (std::uint32_t i = 0; i < c->count; ++i) {
+      rp_entry* e = &c->entries[i];
+      if (e->state.load(std::memory_order_relaxed) == kRpIdle && claim_idle(e, kRpInUse)) return e;
+    }
+  }
+  return nullptr;
+}
+
+rp_entry* rp_core::claim_free_slot() {
+  for (;;) {
+    rp_chunk* last = nullptr;
+    for (rp_chunk* c = first_; c != nullptr; c = c->next.load(std::memory_order_acquire)) {
+      last = c;
+      for (std::uint32_t i = 0; i < c->count; ++i) {
+        rp_entry* e = &c->entries[i];
+        std::uint32_t expected = kRpFree;
+        if (e->state.load(std::memory_order_relaxed) == kRpFree &&
+            e->state.compare_exchange_strong(expected, kRpCreating, std::memory_order_acquire))
+          return e;
+      }
+    }
+    // Unbounded pools grow here; bounded ones only after a fork abandoned entries. The chunk is
+    // allocated with no lock held and linked with a CAS (a loser frees its own).
+    rp_chunk* grown = new_chunk(kChunkEntries);
+    rp_chunk* expected = nullptr;
+    if (!last->next.compare_exchange_strong(expected, grown, std::memory_order_acq_rel))
+      free_chunk(grown);
+  }
+}
+
+rp_entry* rp_core::create_entry(rp_state final_state) {
+  rp_entry* e;
+  void* object;
+  try {
+    e = claim_free_slot();
+  } catch (...) {
+    create_failures_.fetch_add(1, std::memory_order_relaxed);
+    unreserve_capacity();
+    throw;
+  }
+  try {
+    object = vt_.create(owner_);  // the factory: slow, may throw; no lock held
+  } catch (...) {
+    e->state.store(kRpFree, std::memory_order_release);
+    create_failures_.fetch_add(1, std::memory_order_relaxed);
+    unreserve_capacity();
+    throw;
+  }
+  if (object == nullptr) {
+    e->state.store(kRpFree, std::memory_order_release);
+    create_failures_.fetch_add(1, std::memory_order_relaxed);
+    unreserve_capacity();
+    throw resource_pool_error(resource_errc::create_failed,
+                              "slabpool::resource_pool: the factory returned no object");
+  }
+  const std::int64_t t = now();
+  e->object = object;
+  e->expires_at.store(t + jittered_lifetime(), std::memory_order_relaxed);
+  e->idle_since.store(t, std::memory_order_relaxed);
+  e->checked_at.store(t, std::memory_order_relaxed);
+  created_.fetch_add(1, std::memory_order_relaxed);
+  if (final_state == kRpIdle)
+    make_idle(e);
+  else
+    e->state.store(final_state, std::memory_order_release);
+  return e;
+}
+
+rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
+  const std::int64_t t = now();
+  if (t >= e->expires_at.load(std::memory_order_relaxed)) {
+    destroy(e, rp_reason::lifetime);
+    return nullptr;
+  }
+  if (validate_after_ != 0 &&
+      t - e->checked_at.load(std::memory_order_relaxed) >= validate_after_) {
+    validations_.fetch_add(1, std::memory_order_relaxed);
+    if (!vt_.validate(owner_, e->object)) {
+      destroy(e, rp_reason::validation);
+      return nullptr;
+    }
+    e->checked_at.store(t, std::memory_order_relaxed);
+  }
+  return e;
+}
+
+rp_entry* rp_core::acquire_slow(std::chrono::steady_clock::time_point deadline, bool wait,
+                                rp_entry* claimed) {
+  if (claimed != nullptr && (claimed = make_fresh(claimed)) != nullptr) return claimed;
+  for (;;) {
+    const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
+    if (f & kClosed)
+      throw resource_pool_closed(resource_errc::closed, "slabpool::resource_pool: closed");
+    rp_grant g;
+    // Nobody queued: take what is there. Somebody queued: join the queue behind them (FIFO).
+    if (f == 0) {
+      g.entry = claim_any_idle();
+      g.create = g.entry == nullptr && reserve_capacity();
+    }
+    if (g.entry == nullptr && !g.create) {
+      if (!wait) return nullptr;
+      g = wait_for_grant(deadline);
+      if (g.closed)
+        throw resource_pool_closed(resource_errc::closed, "slabpool::resource_pool: closed");
+    }
+    if (g.create) return create_entry(kRpInUse);
+    if (rp_entry* e = make_fresh(g.entry)) return e;
+    // It failed validation or had expired: it is destroyed; try again (same deadline).
+  }
+}
+
+rp_grant rp_core::wait_for_grant(std::chrono::steady_clock::time_point deadline) {
+  rp_waiter node;
+  const std::int64_t start = precise_now();
+  std::unique_lock guard(lock_);
+  // close() sets the flag before it empties the queue: a waiter arriving after that sweep sees it.
+  if (flags_.load(std::memory_order_seq_cst) & kClosed) {
+    rp_grant g;
+    g.closed = true;
+    return g;
+  }
+  if (tail_ != nullptr)
+    tail_->next = &node;
+  else
+    head_ = &node;
+  tail_ = &node;
+  flags_.fetch_add(1, std::memory_order_seq_cst);
+  serve_waiters_locked();  // the re-check: something may have become free meanwhile
+  bool timed_out = false;
+  while (!node.done) {
+    // Wait on the bare mutex: the rank books stay "held", which is what this thread is doing.
+    std::unique_lock raw(lock_.raw(), std::adopt_lock);
+    bool expired = false;
+    if (deadline == std::chrono::steady_clock::time_point::max())
+      node.cv.wait(raw);
+    else
+      expired = node.cv.wait_until(raw, deadline) == std::cv_status::timeout;
+    raw.release();
+    if (expired && !node.done) {
+      // Unlink ourselves; nothing was granted to us.
+      rp_waiter** link = &head_;
+      rp_waiter* prev = nullptr;
+      while (*link != &node) {
+        prev = *link;
+        link = &(*link)->next;
+      }
+      *link = node.next;
+      if (tail_ == &node) tail_ = prev;
+      flags_.fetch_sub(1, std::memory_order_seq_cst);
+      timed_out = true;
+      break;
+    }
+  }
+  guard.unlock();
+  count_wait(precise_now() - start);
+  if (timed_out) {
+    timeouts_.fetch_add(1, std::memory_order_relaxed);
+    throw resource_pool_timeout(resource_errc::timeout,
+                                "slabpool::resource_pool: acquire timed out");
+  }
+  return node.grant;
+}
+
+void rp_core::count_wait(std::int64_t ns) noexcept {
+  const auto v = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
+  waits_.fetch_add(1, std::memory_order_relaxed);
+  wait_ns_.fetch_add(v, std::memory_order_relaxed);
+  atomic_max(max_wait_ns_, v);
+}
+
+void rp_core::serve_waiters() noexcept {
+  std::lock_guard guard(lock_);
+  serve_waiters_locked();
+}
+
+void rp_core::serve_waiters_locked() noexcept {
+  while (head_ != nullptr) {
+    rp_grant g;
+    g.entry = claim_any_idle();
+    if (g.entry == nullptr && !(g.create = reserve_capacity())) return;
+    rp_waiter* w = head_;
+    head_ = w->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    flags_.fetch_sub(1, std::memory_order_seq_cst);
+    w->grant = g;
+    w->done = true;
+    // Under the lock: the waiter's node (and cv) live on its stack until it sees `done`.
+    w->cv.notify_one();
+  }
+}
+
+void rp_core::make_idle(rp_entry* e) noexcept {
+  if (max_idle_ < max_open_or_max_) idle_count_.fetch_add(1, std::memory_order_relaxed);
+  e->state.exchange(kRpIdle, std::memory_order_seq_cst);
+  if (flags_.load(std::memory_order_seq_cst) != 0) after_idle(e);
+}
+
+void rp_core::after_idle(rp_entry* e) noexcept {
+  if (flags_.load(std::memory_order_seq_cst) & kClosed) {
+    // close() may have scanned before this entry became idle: one of us destroys it.
+    if (claim_idle(e, kRpReserved)) destroy(e, rp_reason::closed);
+    return;
+  }
+  serve_waiters();
+}
+
+void rp_core::release_slow(rp_entry* e, bool broken) noexcept {
+  destroy(e, broken ? rp_reason::broken : rp_reason::lifetime);
+}
+
+void rp_core::destroy_surplus(rp_entry* e) noexcept {
+  idle_count_.fetch_sub(1, std::memory_order_relaxed);
+  destroy(e, rp_reason::surplus);
+}
+
+void rp_core::destroy(rp_entry* e, rp_reason reason) noexcept {
+  void* object = e->object;
+  e->object = nullptr;
+  vt_.destroy(owner_, object);  // user hook and ~T, no lock held
+  destroyed_[static_cast<unsigned>(reason)].fetch_add(1, std::memory_order_relaxed);
+  e->state.store(kRpFree, std::memory_order_release);
+  unreserve_capacity();
+}
+
+void rp_core::close() noexcept {
+  flags_.fetch_or(kClosed, std::memory_order_seq_cst);
+  {
+    std::lock_guard guard(lock_);
+    while (head_ != nullptr) {
+      rp_waiter* w = head_;
+      head_ = w->next;
+      flags_.fetch_sub(1, std::memory_order_seq_cst);
+      w->grant.closed = true;
+      w->done = true;
+      w->cv.notify_one();
+    }
+    tail_ = nullptr;
+  }
+  for_each_entry([this](rp_entry* e) {
+    if (e->state.load(std::memory_order_relaxed) == kRpIdle && claim_idle(e, kRpReserved))
+      destroy(e, rp_reason::closed);
+  });
+}
+
+std::size_t rp_core::leased() const noexcept {
+  std::size_t n = 0;
+  for_each_entry([&n](rp_entry* e) {
+    const std::uint32_t s = e->state.load(std::memory_order_relaxed);
+    if (s == kRpInUse || s == kRpCreating) ++n;
+  });
+  return n;
+}
+
+}  // namespace slabpool::detail
