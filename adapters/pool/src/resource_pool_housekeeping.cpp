@@ -7,16 +7,16 @@
 
 namespace slabpool::detail {
 
-void rp_core::note_lease(rp_entry* e, const std::source_location& where) noexcept {
+void rp_core::note_lease(rp_entry* e, const source_site& where) noexcept {
   // Sequence lock: the housekeeper reads these while the lease is out and must not report a
   // mixture of two leases. Only the entry's owner writes them.
   const std::uint32_t seq = e->lease_seq.load(std::memory_order_relaxed);
   e->lease_seq.store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   e->leased_at.store(now(), std::memory_order_relaxed);
-  e->lease_file.store(where.file_name(), std::memory_order_relaxed);
-  e->lease_function.store(where.function_name(), std::memory_order_relaxed);
-  e->lease_line.store(where.line(), std::memory_order_relaxed);
+  e->lease_file.store(where.file, std::memory_order_relaxed);
+  e->lease_function.store(where.function, std::memory_order_relaxed);
+  e->lease_line.store(where.line, std::memory_order_relaxed);
   e->lease_seq.store(seq + 2, std::memory_order_release);
 }
 

@@ -36,7 +36,6 @@
 #include <functional>
 #include <new>
 #include <optional>
-#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -142,12 +141,11 @@ class resource_pool {
   }
 
   // acquire_until(now + options.acquire_timeout).
-  lease acquire(std::source_location where = std::source_location::current()) {
+  lease acquire(source_site where = source_site::current()) {
     return acquire(opts_.acquire_timeout, where);
   }
   // acquire_until(now + timeout) on the steady clock.
-  lease acquire(std::chrono::nanoseconds timeout,
-                std::source_location where = std::source_location::current()) {
+  lease acquire(std::chrono::nanoseconds timeout, source_site where = source_site::current()) {
     return acquire_until(std::chrono::steady_clock::now() + timeout, where);
   }
   // An object: an idle one, or a new one while fewer than max_open are alive, or else the next
@@ -157,14 +155,14 @@ class resource_pool {
   // what the factory throws (or resource_pool_error(create_failed) for an empty optional), or
   // std::bad_alloc. A failed creation gives its place back.
   lease acquire_until(std::chrono::steady_clock::time_point deadline,
-                      std::source_location where = std::source_location::current()) {
+                      source_site where = source_site::current()) {
     detail::rp_entry* e = core_.acquire(deadline, true, where);
     return lease(this, e, core_.generation());
   }
   // Like acquire but never waits for another lease: an idle object, or a new one if max_open
   // allows (the factory runs), else an empty lease. Throws resource_pool_closed, what the
   // factory throws, or std::bad_alloc.
-  lease try_acquire(std::source_location where = std::source_location::current()) {
+  lease try_acquire(source_site where = source_site::current()) {
     detail::rp_entry* e = core_.acquire(std::chrono::steady_clock::time_point::min(), false, where);
     return e != nullptr ? lease(this, e, core_.generation()) : lease();
   }

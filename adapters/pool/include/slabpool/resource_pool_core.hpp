@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <source_location>
 
 #include "slabpool/detail/locks.hpp"
 #include "slabpool/export.h"
@@ -123,7 +122,7 @@ class SLABPOOL_API rp_core {
   // resource_pool_timeout, resource_pool_closed, resource_pool_error(create_failed), or what the
   // factory throws.
   rp_entry* acquire(std::chrono::steady_clock::time_point deadline, bool wait,
-                    const std::source_location& where) {
+                    const source_site& where) {
     const std::int64_t t = now();
     rp_entry* e = nullptr;
     if (flags_.load(std::memory_order_relaxed) == 0) [[likely]] {
@@ -191,7 +190,7 @@ class SLABPOOL_API rp_core {
            (validate_after_ == 0 ||
             t - e->checked_at.load(std::memory_order_relaxed) < validate_after_);
   }
-  void note_lease(rp_entry* e, const std::source_location& where) noexcept;
+  void note_lease(rp_entry* e, const source_site& where) noexcept;
 
   rp_entry* acquire_slow(std::chrono::steady_clock::time_point deadline, bool wait,
                          rp_entry* claimed);

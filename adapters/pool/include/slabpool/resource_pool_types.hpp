@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 #include <system_error>
+#if __has_include(<source_location>)
+#include <source_location>
+#endif
 
 #include "slabpool/export.h"
 
@@ -80,6 +83,29 @@ struct resource_pool_stats {
   std::uint64_t keepalives = 0;         // keep-alive runs on idle objects
   std::uint64_t leaks_reported = 0;     // leases reported as held too long
   std::uint64_t abandoned_at_fork = 0;  // parent's objects a fork child forgot (never destroyed)
+};
+
+// Where acquire was called. std::source_location where the library has it (clang 14 with
+// libstdc++ does not), else the compilers' builtins, which both GCC and clang evaluate at the
+// caller when used as default arguments.
+struct source_site {
+  const char* file = "";
+  const char* function = "";
+  std::uint32_t line = 0;
+
+  // The caller's site (as a default argument: the site of the function's caller).
+  static constexpr source_site current(const char* file = __builtin_FILE(),
+                                       const char* function = __builtin_FUNCTION(),
+                                       unsigned line = __builtin_LINE()) noexcept {
+    return source_site{file, function, line};
+  }
+#if defined(__cpp_lib_source_location)
+  constexpr source_site(const std::source_location& l) noexcept  // NOLINT: implicit on purpose
+      : file(l.file_name()), function(l.function_name()), line(l.line()) {}
+#endif
+  constexpr source_site() noexcept = default;
+  constexpr source_site(const char* f, const char* fn, std::uint32_t l) noexcept
+      : file(f), function(fn), line(l) {}
 };
 
 // A lease held longer than leak_threshold: reported once per lease, off the request path.
