@@ -248,6 +248,17 @@ def write_report(out):
          "new+delete of the same object under that allocator; mutex_freelist = a std::mutex "
          "around a free list; rows: object/threads sharing the pool", "micro_pool", ".",
          "mops", True, 1, ["object_pool", "mutex_freelist", "glibc", "jemalloc", "mimalloc"]),
+        ("Resource pools (issue 14): acquire+release throughput (M ops/s); resource_pool vs the "
+         "hand-written mutex+condvar+deque pool; rows: threads, max_open (2× threads = nobody "
+         "waits; threads/4 = most acquires wait)", "resource_pool", ".", "mops", True, 1,
+         ["resource_pool", "mutex_deque"]),
+        ("Resource pools: acquire latency p50 (ns, lower is better; every 8th acquire timed)",
+         "resource_pool", ".", "p50_ns", False, 1, ["resource_pool", "mutex_deque"]),
+        ("Resource pools: acquire latency p99 (ns, lower is better)", "resource_pool", ".",
+         "p99_ns", False, 1, ["resource_pool", "mutex_deque"]),
+        ("Resource pools: fairness, ops of the slowest thread ÷ ops of the fastest (1 = even "
+         "service, 0 = a thread starved)", "resource_pool", ".", "fairness", True, 1,
+         ["resource_pool", "mutex_deque"]),
         ("Workload throughput (M ops/s; pipeline: M messages/s)", "workload",
          "^(churn|fragmentation)$", "ops_per_s", True, 1e-6, allocs),
         ("", "workload", "^pipeline$", "messages_per_s", True, 1e-6, allocs),

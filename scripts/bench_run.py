@@ -17,7 +17,7 @@ import bench_inscount  # noqa: E402
 # says so in its header.
 MODES = {
     "full": {
-        "runs": 5, "inscount_runs": 2, "min_time": "0.2",
+        "runs": 5, "inscount_runs": 2, "min_time": "0.2", "resource_pool_seconds": "0.4",
         "malloc_filter": ".*",
         "pmr_sizes": "16|64|256|1024|4096", "container_n": "[0-9]+",
         "workloads": {
@@ -28,7 +28,7 @@ MODES = {
         },
     },
     "quick": {
-        "runs": 3, "inscount_runs": 1, "min_time": "0.03",
+        "runs": 3, "inscount_runs": 1, "min_time": "0.03", "resource_pool_seconds": "0.1",
         "malloc_filter": "^(pair|batch1000)/(16|64|256|1024|4096|65536)$|^random_live/1000$|"
                          "^cross_thread/64/|^contention/",
         "pmr_sizes": "16|64|256", "container_n": "[0-9]{1,5}",  # no 1e5/1e6 containers
@@ -119,6 +119,23 @@ class Runner:
                 self.gbench("micro_pool", exe, a["name"], a["preload"], run, "/new_delete/", split)
         self.gbench("micro_pool", exe, "pools", None, run, "/(object_pool|mutex_freelist)/", split)
 
+    def resource_pool(self, run):
+        """resource_pool vs the hand-written mutex+condvar+deque pool (issue 14), in-process:
+        one RESULT line per implementation, thread count and max_open."""
+        exe = self.bin / "sp_bench_resource_pool"
+        if not exe.exists():
+            return
+        r = bc.run([str(exe), "--seconds", self.cfg["resource_pool_seconds"]], timeout=900)
+        if r["rc"] != 0:
+            return self.fail("resource_pool bench", "resource_pool", run, r)
+        log = self.raw / "resource_pool" / f"run{run}.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(r["out"])
+        for row in bc.parse_result_lines(r["out"]):
+            name = f"{int(row['threads'])} threads, max_open {int(row['max_open'])}"
+            for metric in ("mops", "p50_ns", "p99_ns", "max_ns", "fairness"):
+                self.record("resource_pool", name, row["impl"], run, metric, row[metric])
+
     def workload(self, name, alloc, run):
         exe = self.bin / f"sp_wl_{name}{alloc['suffix']}"
         args = list(self.cfg["workloads"][name])
@@ -143,7 +160,7 @@ class Runner:
     def run_all(self, runs, inscount_runs):
         names = list(self.cfg["workloads"])
         jemalloc = next((a for a in self.allocs if a["name"] == "jemalloc"), None)
-        per_run = len(self.allocs) + 2 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
+        per_run = len(self.allocs) + 3 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
         _, ins_jobs = bench_inscount.jobs(self.build)
         progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
         t0 = time.monotonic()
@@ -158,6 +175,8 @@ class Runner:
                 self.micro_pmr(run, jemalloc["preload"], "jemalloc", "pmr-jemalloc")
             progress.step(f"micro object pools (run {run}/{runs})")
             self.micro_pool(run)
+            progress.step(f"resource pools vs mutex+condvar+deque (run {run}/{runs})")
+            self.resource_pool(run)
             for name in names:
                 for a in self.allocs:
                     progress.step(f"workload {name} under {a['name']} (run {run}/{runs})")

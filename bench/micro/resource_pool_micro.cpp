@@ -1,0 +1,159 @@
+// resource_pool<T> (issue 14) against the hand-written mutex + condition variable + deque pool:
+// acquire+release throughput and acquire latency (p50, p99, max) at 1, 2, 8 and 64 threads, with
+// max_open above the thread count (2x: nobody waits) and below it (threads/4: most acquires
+// wait). Each lease touches its object and gives it back at once, so contended runs measure the
+// hand-off itself. Fairness = ops of the slowest thread / ops of the fastest (1 = even service).
+//
+// Prints one line per case: RESULT impl=<name> threads=N max_open=M mops=... p50_ns=...
+// p99_ns=... max_ns=... fairness=...   (scripts/bench reads these; see bench/README.md)
+#include <slabpool/resource_pool.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mutex_deque_pool.hpp"
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+struct connection {  // stands for a socket or a database handle: some state to touch
+  long uses = 0;
+  char buffer[56] = {};
+};
+
+constexpr int kSampleEvery = 8;            // latency sampled on every 8th acquire (two clock reads)
+constexpr std::size_t kSamples = 1 << 15;  // per thread, a ring of the latest samples
+
+struct thread_result {
+  long ops = 0;
+  std::vector<std::uint32_t> samples;
+};
+
+struct sp_impl {
+  explicit sp_impl(std::size_t max_open) : pool([] { return connection(); }, opts(max_open)) {}
+  static slabpool::resource_pool_options<connection> opts(std::size_t max_open) {
+    slabpool::resource_pool_options<connection> o;  // defaults: idle timeout and lifetime on
+    o.name = "bench";
+    o.max_open = max_open;
+    o.acquire_timeout = std::chrono::seconds(60);
+    return o;
+  }
+  void one() {
+    auto l = pool.acquire();
+    ++l->uses;
+  }
+  slabpool::resource_pool<connection> pool;
+};
+
+struct baseline_impl {
+  explicit baseline_impl(std::size_t max_open) : pool(max_open) {}
+  void one() {
+    connection* c = pool.acquire(clk::now() + std::chrono::seconds(60));
+    ++c->uses;
+    pool.release(c);
+  }
+  bench::mutex_deque_pool<connection> pool;
+};
+
+template <class Impl>
+void run_case(const char* name, int threads, std::size_t max_open, double seconds) {
+  Impl impl(max_open);
+  std::atomic<bool> go{false}, stop{false};
+  std::atomic<int> ready{0};
+  std::vector<thread_result> results(static_cast<std::size_t>(threads));
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      thread_result& r = results[static_cast<std::size_t>(t)];
+      r.samples.reserve(kSamples);
+      ++ready;
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      long ops = 0;
+      std::size_t next = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (ops % kSampleEvery == 0) {
+          const auto t0 = clk::now();
+          impl.one();  // the acquire dominates; release is a store or a hand-off
+          const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now() - t0);
+          const auto v = static_cast<std::uint32_t>(std::min<long long>(ns.count(), UINT32_MAX));
+          if (r.samples.size() < kSamples)
+            r.samples.push_back(v);
+          else
+            r.samples[next++ % kSamples] = v;
+        } else {
+          impl.one();
+        }
+        ++ops;
+      }
+      r.ops = ops;
+    });
+  }
+  while (ready.load() < threads) std::this_thread::yield();
+  const auto start = clk::now();
+  go.store(true, std::memory_order_release);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop.store(true);
+  for (auto& th : ts) th.join();
+  const double elapsed = std::chrono::duration<double>(clk::now() - start).count();
+  long total = 0, lo = results[0].ops, hi = results[0].ops;
+  std::vector<std::uint32_t> all;
+  for (const auto& r : results) {
+    total += r.ops;
+    lo = std::min(lo, r.ops);
+    hi = std::max(hi, r.ops);
+    all.insert(all.end(), r.samples.begin(), r.samples.end());
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0
+                       : static_cast<double>(all[static_cast<std::size_t>(p * (all.size() - 1))]);
+  };
+  // The sampled acquires include one release each (the previous lease's); both pools alike.
+  std::printf(
+      "RESULT impl=%s threads=%d max_open=%zu mops=%.3f p50_ns=%.0f p99_ns=%.0f "
+      "max_ns=%.0f fairness=%.3f\n",
+      name, threads, max_open, total / elapsed / 1e6, pct(0.50), pct(0.99),
+      all.empty() ? 0.0 : static_cast<double>(all.back()), hi > 0 ? double(lo) / hi : 0.0);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 0.5;
+  std::vector<int> thread_counts{1, 2, 8, 64};
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+      thread_counts.clear();
+      for (char* s = std::strtok(argv[++i], ","); s; s = std::strtok(nullptr, ","))
+        thread_counts.push_back(std::atoi(s));
+    } else {
+      std::printf(
+          "usage: %s [--seconds S] [--threads 1,2,8,64]\n"
+          "resource_pool vs a mutex+condvar+deque pool: acquire+release throughput and acquire\n"
+          "latency at each thread count, max_open 2x threads (above) and threads/4 (below).\n"
+          "S seconds per case (default 0.5). Prints RESULT lines.\n",
+          argv[0]);
+      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  for (int threads : thread_counts) {
+    const std::size_t above = static_cast<std::size_t>(threads) * 2;
+    const std::size_t below = std::max(1, threads / 4);
+    for (std::size_t max_open : {above, below}) {
+      run_case<sp_impl>("resource_pool", threads, max_open, seconds);
+      run_case<baseline_impl>("mutex_deque", threads, max_open, seconds);
+    }
+  }
+  return 0;
+}
