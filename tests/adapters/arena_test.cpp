@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory_resource>
 #include <new>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,6 +17,7 @@
 namespace {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
+constexpr std::size_t kMaxSmall = 128 * 1024;  // the largest block an arena cuts from a chunk
 
 bool aligned(const void* p, std::size_t alignment) {
   return reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
@@ -213,6 +216,106 @@ TEST(ArenaDeathTest, OversizedBlockReturnedWithWrongSizeAborts) {
   void* p = arena.allocate(kMiB);
   EXPECT_DEATH(arena.deallocate(p, kMiB - 4096), "size that differs from its allocation");
   arena.deallocate(p, kMiB);
+}
+
+// An oversized block (one with a mapping of its own) is recognised by its own record, whatever
+// size and alignment come back with it. A smaller size must not make it a small block (the next
+// small allocation would get it), a larger one must not send the arena looking for a record past
+// the end of the mapping (that crashed with SIGSEGV), and every path of deallocate (inline up to
+// 1 KiB, the class table above it, the aligned lists) must tell.
+std::string oversized_report(std::size_t allocated, std::size_t allocated_alignment,
+                             const char* what, std::size_t returned,
+                             std::size_t returned_alignment) {
+  return "slabpool: arena_resource::deallocate\\(0x[0-9a-f]+\\): oversized block of " +
+         std::to_string(allocated) + " bytes \\(alignment " + std::to_string(allocated_alignment) +
+         "\\) returned with an? " + what +
+         " that differs from its allocation: " + std::to_string(returned) + " bytes \\(alignment " +
+         std::to_string(returned_alignment) + "\\)";
+}
+
+TEST(ArenaDeathTest, OversizedBlockReturnedWithSmallerSizeAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  constexpr std::size_t kBig = 300 * 1024;
+  slabpool::arena_resource arena;
+  (void)arena.allocate(64);  // a chunk exists, so a misfiled block would be handed out from it
+  void* big = arena.allocate(kBig);
+  for (std::size_t bytes : {std::size_t{100}, std::size_t{1024}, std::size_t{4096}, kMaxSmall}) {
+    EXPECT_DEATH(
+        {
+          arena.deallocate(big, bytes);
+          // Reached only if the block was filed as a small one: hand it out again and say so.
+          if (arena.allocate(bytes) == big) std::fputs("oversized block reused\n", stderr);
+          std::_Exit(0);
+        },
+        oversized_report(kBig, 16, "size", bytes, 16))
+        << bytes;
+  }
+  EXPECT_DEATH(arena.deallocate(big, 100, 64), oversized_report(kBig, 16, "size", 100, 64));
+  EXPECT_DEATH(arena.deallocate(big, kBig - 4096),
+               oversized_report(kBig, 16, "size", kBig - 4096, 16));
+  arena.deallocate(big, kBig);
+  EXPECT_EQ(arena.mapped_bytes(), std::size_t{64} << 10);
+}
+
+TEST(ArenaDeathTest, OversizedBlockReturnedWithLargerSizeAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  constexpr std::size_t kBig = 300 * 1024;
+  slabpool::arena_resource arena;
+  void* big = arena.allocate(kBig);
+  for (std::size_t bytes : {kBig + 1, kBig + 4096, 4 * kMiB, std::size_t{1} << 40}) {
+    EXPECT_DEATH(arena.deallocate(big, bytes), oversized_report(kBig, 16, "size", bytes, 16))
+        << bytes;
+  }
+  arena.deallocate(big, kBig);
+}
+
+// Blocks that are oversized because of their alignment: the same size at a smaller alignment
+// would send them to the small paths.
+TEST(ArenaDeathTest, OversizedBlockReturnedWithOtherAlignmentAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  slabpool::arena_resource arena;
+  void* big = arena.allocate(100, 8192);
+  EXPECT_DEATH(arena.deallocate(big, 100), oversized_report(100, 8192, "alignment", 100, 16));
+  EXPECT_DEATH(arena.deallocate(big, 100, 4096),
+               oversized_report(100, 8192, "alignment", 100, 4096));
+  arena.deallocate(big, 100, 8192);
+}
+
+// The reverse mistake: a block from a chunk returned with an oversized size is not unmapped.
+TEST(ArenaDeathTest, SmallBlockReturnedAsOversizedAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  slabpool::arena_resource arena;
+  void* small = arena.allocate(100);
+  EXPECT_DEATH(arena.deallocate(small, 4 * kMiB),
+               "slabpool: arena_resource::deallocate\\(0x[0-9a-f]+\\): returned as an oversized "
+               "block of 4194304 bytes \\(alignment 16\\), but it is not one");
+  arena.deallocate(small, 100);
+}
+
+// Small blocks that happen to start on a page boundary look like oversized blocks at first sight
+// (those always do); they are still small blocks, freed and reused as such.
+TEST(Arena, PageAlignedSmallBlocksAreReusedLikeOthers) {
+  for (std::size_t bytes : {std::size_t{16}, std::size_t{48}, std::size_t{1280}, std::size_t{4096},
+                            std::size_t{20480}}) {
+    // A fresh arena's first chunk starts on a page and its header takes 16 bytes: after 255
+    // blocks of 16 bytes the bump pointer sits on a page boundary.
+    slabpool::arena_resource arena(kMiB);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 255; ++i) blocks.push_back(arena.allocate(16));
+    std::size_t on_page = 0;
+    for (int i = 0; i < 1000 && on_page < 4; ++i) {
+      blocks.push_back(arena.allocate(bytes));
+      if (aligned(blocks.back(), 4096)) ++on_page;
+    }
+    ASSERT_EQ(on_page, 4u) << bytes;
+    const std::size_t mapped = arena.mapped_bytes();
+    blocks.erase(blocks.begin(), blocks.begin() + 255);
+    for (void* p : blocks) arena.deallocate(p, bytes);
+    std::set<void*> again;
+    for (std::size_t i = 0; i < blocks.size(); ++i) again.insert(arena.allocate(bytes));
+    EXPECT_EQ(again, std::set<void*>(blocks.begin(), blocks.end())) << bytes;
+    EXPECT_EQ(arena.mapped_bytes(), mapped) << bytes;
+  }
 }
 
 }  // namespace

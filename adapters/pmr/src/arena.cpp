@@ -8,17 +8,28 @@
 //    lowest set bit of its size, at most 4 KiB), so any block on that class's aligned list
 //    satisfies any alignment that maps to the class; they live on separate lists from the
 //    16-aligned ones.
-//  - oversized blocks (> 128 KiB or alignment > 4 KiB) get a mapping of their own with a trailer
-//    after the block (not a header: a header would cost a whole alignment unit before the block),
-//    doubly linked so that deallocate unmaps them in O(1) and release() finds them all.
+//  - oversized blocks (> 128 KiB or alignment > 4 KiB) get a mapping of their own: one header page,
+//    then the block, which therefore starts on a page (at its alignment, when that is larger: the
+//    address space below the header page is unmapped again). The block's record sits at the end of
+//    the header page, right below the block, so that the block's address alone finds it, whatever
+//    size the caller passes back; records are doubly linked so that deallocate unmaps in O(1) and
+//    release() finds them all.
+//
+// Telling the two kinds apart at deallocate: a block that does not start on a 4 KiB boundary
+// cannot be oversized, and the fast paths send every block that does to the slow path, which
+// asks the record below it (a small block's predecessor in its chunk is readable memory). So a
+// caller passing the wrong size gets a report, never an oversized block on a free list or a
+// record looked for past the end of a mapping.
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <new>
 
 #include "os.hpp"
+#include "report.hpp"
 #include "size_class.hpp"
 #include "slabpool/pmr.hpp"
 
@@ -36,9 +47,11 @@ struct arena_chunk {
 struct arena_big {
   arena_big* prev;
   arena_big* next;
-  char* base;             // the block, which is also the start of the mapping
-  std::size_t map_bytes;  // the whole mapping, trailer included
-  std::uintptr_t tag;     // base ^ kBigTag: catches a deallocate with the wrong size
+  char* map_base;         // the header page
+  std::size_t map_bytes;  // the whole mapping, header page included
+  std::size_t bytes;      // as allocate was given them, for the wrong-size check and its report
+  std::size_t alignment;
+  std::uintptr_t tag;  // block ^ kBigTag: a small block's neighbour almost never holds this
 };
 
 namespace {
@@ -53,6 +66,16 @@ constexpr std::size_t kMaxBumpAlignment = 4096;
 constexpr std::size_t kMaxBigBytes = std::size_t{1} << 56;
 constexpr std::size_t kMaxBigAlignment = std::size_t{1} << 40;
 constexpr std::uintptr_t kBigTag = 0x5ab1'9001'a7e4'a000;
+// The record sits this far below its block (16-aligned, like every block).
+constexpr std::size_t kBigRecord = (sizeof(arena_big) + 15) & ~std::size_t{15};
+// Every oversized block starts on this boundary (the smallest page size there is).
+constexpr std::size_t kBigBoundary = 4096;
+
+// Whether p starts on the boundary every oversized block starts on. Fast paths test this one bit
+// pattern and leave such blocks (oversized or not) to the slow path.
+inline bool on_big_boundary(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & (kBigBoundary - 1)) == 0;
+}
 
 // Arena classes. Up to 1 KiB they step by 16 bytes, so the fast path finds a class with one add
 // and one shift (class c holds 16*c bytes; class 0, for 0-byte requests, holds 16 so that every
@@ -141,6 +164,31 @@ unsigned remnant_class(std::size_t bytes) noexcept {
   std::abort();
 }
 
+std::size_t normal_alignment(std::size_t alignment) {
+  return std::max(alignment, kMinAlignment);
+}
+
+// A deallocate that does not match its oversized block: abort with both sizes and alignments.
+[[noreturn, gnu::cold]] void wrong_size(void* p, const arena_big* t, std::size_t bytes,
+                                        std::size_t alignment) noexcept {
+  char problem[256];
+  std::snprintf(problem, sizeof(problem),
+                "oversized block of %zu bytes (alignment %zu) returned with a%s that differs from "
+                "its allocation: %zu bytes (alignment %zu)",
+                t->bytes, normal_alignment(t->alignment),
+                t->bytes != bytes ? " size" : "n alignment", bytes, normal_alignment(alignment));
+  report_fatal("arena_resource::deallocate", p, problem);
+}
+
+[[noreturn, gnu::cold]] void not_big(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+  char problem[256];
+  std::snprintf(problem, sizeof(problem),
+                "returned as an oversized block of %zu bytes (alignment %zu), but it is not one "
+                "(a size that differs from its allocation, or memory this arena did not allocate)",
+                bytes, normal_alignment(alignment));
+  report_fatal("arena_resource::deallocate", p, problem);
+}
+
 }  // namespace
 }  // namespace slabpool::detail
 
@@ -184,19 +232,23 @@ void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void arena_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
-    std::size_t cls;
-    if (bytes <= kStepMax) [[likely]] {
-      cls = (bytes + 15) >> 4;
-    } else if (bytes <= kMaxClassSize) {
-      cls = arena_class(bytes);
-    } else {
-      return deallocate_slow(p, bytes, alignment);
-    }
+  // A block on a 4 KiB boundary may be an oversized one returned with a small size: the slow path
+  // asks its record. That test costs two instructions; each branch having its own push (no jump
+  // to a shared tail) gives one back above 1 KiB.
+  if (alignment <= kMinAlignment && owner_ == thread_token() && !on_big_boundary(p)) [[likely]] {
     auto* b = static_cast<arena_block*>(p);
-    b->next = free_[cls];
-    free_[cls] = b;
-    return;
+    if (bytes <= kStepMax) [[likely]] {
+      const std::size_t cls = (bytes + 15) >> 4;
+      b->next = free_[cls];
+      free_[cls] = b;
+      return;
+    }
+    if (bytes <= kMaxClassSize) {
+      const std::size_t cls = arena_class(bytes);
+      b->next = free_[cls];
+      free_[cls] = b;
+      return;
+    }
   }
   deallocate_slow(p, bytes, alignment);
 }
@@ -260,7 +312,8 @@ void* arena_resource::allocate_other(std::size_t bytes, std::size_t alignment) {
 }
 
 void arena_resource::deallocate_slow(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token()) {
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token() &&
+      !on_big_boundary(p)) {
     const unsigned cls = arena_class(bytes);
     auto* b = static_cast<arena_block*>(p);
     b->next = free_[cls];
@@ -272,13 +325,17 @@ void arena_resource::deallocate_slow(void* p, std::size_t bytes, std::size_t ali
 
 void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t alignment) noexcept {
   check_owner();
+  if (bytes > kMaxClassSize || alignment > kMaxBumpAlignment)
+    return deallocate_big(p, bytes, alignment);
+  // A small size or alignment: refuse it for an oversized block rather than file the block.
+  if (on_big_boundary(p)) {
+    if (const arena_big* t = big_record(p)) wrong_size(p, t, bytes, alignment);
+  }
   auto* b = static_cast<arena_block*>(p);
-  if (alignment <= kMinAlignment && bytes <= kMaxClassSize) {
+  if (alignment <= kMinAlignment) {
     const unsigned cls = arena_class(bytes);
     b->next = free_[cls];
     free_[cls] = b;
-  } else if (bytes > kMaxClassSize || alignment > kMaxBumpAlignment) {
-    deallocate_big(p, bytes);
   } else {
     const unsigned cls = aligned_class(bytes, alignment);
     b->next = aligned_free_[cls];
@@ -334,25 +391,45 @@ void* arena_resource::bump_aligned(std::size_t size, std::size_t alignment) {
 void* arena_resource::allocate_big(std::size_t bytes, std::size_t alignment) {
   if (bytes > kMaxBigBytes || alignment > kMaxBigAlignment) throw std::bad_alloc();
   const std::size_t page = os::page_size();
-  const std::size_t trailer_at = round_up(bytes, alignof(arena_big));
-  const std::size_t map_bytes = round_up(trailer_at + sizeof(arena_big), page);
-  char* base = static_cast<char*>(os::map_aligned(map_bytes, std::max(alignment, page)));
-  if (base == nullptr) throw std::bad_alloc();
-  auto* t = new (base + trailer_at)
-      arena_big{nullptr, bigs_, base, map_bytes, reinterpret_cast<std::uintptr_t>(base) ^ kBigTag};
+  const std::size_t body = round_up(std::max<std::size_t>(bytes, 1), page);
+  // The block goes `lead` bytes into a mapping aligned to `lead`; of the lead only the header
+  // page right below the block stays mapped.
+  const std::size_t lead = std::max(alignment, page);
+  char* start = static_cast<char*>(os::map_aligned(lead + body, lead));
+  if (start == nullptr) throw std::bad_alloc();
+  char* base = start + lead;
+  if (lead > page) os::unmap(start, lead - page);
+  auto* t = new (base - kBigRecord) arena_big{nullptr,
+                                              bigs_,
+                                              base - page,
+                                              page + body,
+                                              bytes,
+                                              alignment,
+                                              reinterpret_cast<std::uintptr_t>(base) ^ kBigTag};
   if (bigs_ != nullptr) bigs_->prev = t;
   bigs_ = t;
-  mapped_ += map_bytes;
+  mapped_ += t->map_bytes;
   return base;
 }
 
-void arena_resource::deallocate_big(void* p, std::size_t bytes) noexcept {
-  char* base = static_cast<char*>(p);
-  auto* t = reinterpret_cast<arena_big*>(base + round_up(bytes, alignof(arena_big)));
-  if (t->tag != (reinterpret_cast<std::uintptr_t>(base) ^ kBigTag)) {
-    fail(
-        "slabpool: arena_resource::deallocate of an oversized block with a size that differs "
-        "from its allocation, or of memory this arena did not allocate\n");
+// The record of the oversized block at p (which must start on a 4 KiB boundary and lie in this
+// arena's memory, so that the bytes below it are readable), or nullptr for a small block. The tag
+// rules out all but a small block whose predecessor happens to hold p ^ kBigTag; the links rule
+// out that one too: only real records are linked from bigs_ and from each other.
+arena_big* arena_resource::big_record(void* p) const noexcept {
+  auto* t = reinterpret_cast<arena_big*>(static_cast<char*>(p) - kBigRecord);
+  if (t->tag != (reinterpret_cast<std::uintptr_t>(p) ^ kBigTag)) return nullptr;
+  if ((t->prev == nullptr ? bigs_ : t->prev->next) != t) return nullptr;
+  return t;
+}
+
+void arena_resource::deallocate_big(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+  // Not on the boundary: a small block (or foreign memory), whose neighbour below need not even
+  // be mapped.
+  arena_big* t = on_big_boundary(p) ? big_record(p) : nullptr;
+  if (t == nullptr) not_big(p, bytes, alignment);
+  if (t->bytes != bytes || normal_alignment(t->alignment) != normal_alignment(alignment)) {
+    wrong_size(p, t, bytes, alignment);
   }
   if (t->prev != nullptr) {
     t->prev->next = t->next;
@@ -360,9 +437,10 @@ void arena_resource::deallocate_big(void* p, std::size_t bytes) noexcept {
     bigs_ = t->next;
   }
   if (t->next != nullptr) t->next->prev = t->prev;
+  char* const map_base = t->map_base;  // read before the unmap takes the record away
   const std::size_t map_bytes = t->map_bytes;
   mapped_ -= map_bytes;
-  os::unmap(base, map_bytes);
+  os::unmap(map_base, map_bytes);
 }
 
 void arena_resource::release() noexcept {
@@ -372,8 +450,8 @@ void arena_resource::release() noexcept {
     c = next;
   }
   for (arena_big* b = bigs_; b != nullptr;) {
-    arena_big* next = b->next;
-    os::unmap(b->base, b->map_bytes);
+    arena_big* next = b->next;  // the record lives in the mapping about to go
+    os::unmap(b->map_base, b->map_bytes);
     b = next;
   }
   chunks_ = nullptr;

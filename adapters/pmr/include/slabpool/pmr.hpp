@@ -86,8 +86,9 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   // refuses memory or the request cannot be represented. Aborts on use from a non-owner thread.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   // Makes p reusable (small blocks) or unmaps it (oversized ones); `bytes` and `alignment` must be
-  // the values given to allocate. Aborts on use from a non-owner thread, or when an oversized block
-  // is returned with a mismatched size.
+  // the values given to allocate. Aborts with a message on use from a non-owner thread, when an
+  // oversized block comes back with another size or alignment (it is recognised by its own
+  // record, not by the size), or when a small block comes back as an oversized one.
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   // True only for the same arena: memory from one arena cannot be returned to another.
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
@@ -104,7 +105,8 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   void keep_remnant(char* at, std::size_t bytes) noexcept;
   void* bump_aligned(std::size_t size, std::size_t alignment);
   void* allocate_big(std::size_t bytes, std::size_t alignment);
-  void deallocate_big(void* p, std::size_t bytes) noexcept;
+  void deallocate_big(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+  detail::arena_big* big_record(void* p) const noexcept;
 
   // Hot: read by every call.
   std::uintptr_t owner_ = 0;  // thread pointer of the owner; 0 until first use
