@@ -3,12 +3,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory_resource>
 #include <mutex>
 #include <new>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -172,6 +174,94 @@ TEST(ResourceDeathTest, UsableDuringStaticDestruction) {
         static uses_resource_at_exit user;
         std::pmr::vector<int> v({1, 2, 3}, slabpool::get_resource());
         std::exit(v.size() == 3 ? 0 : 2);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+// Checked mode is chosen before the process's first slabpool allocation, so the tests below run
+// their allocations in a re-executed child ("threadsafe" death tests), which picks the mode
+// first; the parent process and the other tests keep the mode they run in.
+void choose_checked_mode(long long on) {
+  if (sp_option_set(SP_OPTION_CHECKED, on) != 0) {
+    std::fputs("checked mode could not be chosen: slabpool allocated before the test\n", stderr);
+    std::_Exit(3);
+  }
+}
+
+struct sized_case {
+  std::size_t bytes;
+  std::size_t alignment;
+  std::size_t wrong_bytes;  // what the faulty deallocate passes
+};
+
+// One case per way a block is made: the inline fast path, the class table above 1 KiB, an
+// aligned class, a large block, and an alignment above a unit (a large block placed on it);
+// wrong sizes below and above the real one.
+constexpr sized_case kSizedCases[] = {
+    {100, 16, 60},
+    {100, 8, 200},
+    {5000, 16, 4096},
+    {100, 64, 60},
+    {5000, 4096, 5008},
+    {300000, 16, 299999},
+    {100, std::size_t{1} << 20, 99},
+};
+
+std::string wrong_size_report(const sized_case& c) {
+  return "slabpool: free\\(0x[0-9a-f]+\\): sized free with size " + std::to_string(c.wrong_bytes) +
+         ", but " + std::to_string(c.bytes) + " bytes were allocated";
+}
+
+TEST(ResourceCheckedDeathTest, WrongSizeDeallocateIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (const sized_case& c : kSizedCases) {
+    EXPECT_DEATH(
+        {
+          choose_checked_mode(1);
+          std::pmr::memory_resource* r = slabpool::get_resource();
+          void* p = r->allocate(c.bytes, c.alignment);
+          r->deallocate(p, c.wrong_bytes, c.alignment);
+        },
+        wrong_size_report(c))
+        << c.bytes << " bytes at alignment " << c.alignment;
+  }
+}
+
+// Checked mode compares the size given to deallocate with the one it recorded at allocate: for
+// every alignment (the aligned and large paths included) they must be the same number.
+TEST(ResourceCheckedDeathTest, RightSizesPassInCheckedMode) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        choose_checked_mode(1);
+        std::pmr::memory_resource* r = slabpool::get_resource();
+        for (std::size_t alignment = 1; alignment <= SP_MAX_ALIGNMENT; alignment *= 2) {
+          for (std::size_t bytes : {std::size_t{0}, std::size_t{1}, std::size_t{100}, alignment,
+                                    alignment + 24, std::size_t{5000}, std::size_t{300000}}) {
+            void* p = r->allocate(bytes, alignment);
+            std::memset(p, 0x3c, bytes);
+            r->deallocate(p, bytes, alignment);
+          }
+        }
+        for (const sized_case& c : kSizedCases) {
+          r->deallocate(r->allocate(c.bytes, c.alignment), c.bytes, c.alignment);
+        }
+        std::exit(0);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+// Without checked mode the size is only a hint: the release paths never read it.
+TEST(ResourceDeathTest, WrongSizeIsNotCheckedWithoutCheckedMode) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        choose_checked_mode(0);
+        std::pmr::memory_resource* r = slabpool::get_resource();
+        for (const sized_case& c : kSizedCases) {
+          r->deallocate(r->allocate(c.bytes, c.alignment), c.wrong_bytes, c.alignment);
+        }
+        std::exit(0);
       },
       testing::ExitedWithCode(0), "");
 }

@@ -29,12 +29,14 @@ void* resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   return allocate_slow(bytes, alignment);
 }
 
-// sp_free_sized(p, bytes) is heap_free(p) in this core: free finds the block's slab from its
-// address in O(1), so the size has no work left to save, and alignment needs none either (aligned
-// blocks are ordinary blocks). Inlining heap_free saves the call. If sized frees ever check the
-// size (a checked mode), route this through sp_free_sized.
-void resource::do_deallocate(void* p, std::size_t /*bytes*/, std::size_t /*alignment*/) {
-  detail::heap_free(p);
+// The sized free: the fast path never reads the size (free finds the block's slab from its address
+// in O(1), and aligned blocks are ordinary blocks), but checked mode compares it with the size the
+// block was allocated with, so a wrong-size deallocate is reported. Every allocate path above
+// records `bytes` (heap_malloc and aligned_malloc both pass the request size on; a size of 0 means
+// "unknown" to checked mode), so the size pmr gives back is the one checked mode knows. `bytes`
+// already sits in the register the slow path takes its size in: the release fast path is unchanged.
+void resource::do_deallocate(void* p, std::size_t bytes, std::size_t /*alignment*/) {
+  detail::heap_free_sized(p, bytes);
 }
 
 bool resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {

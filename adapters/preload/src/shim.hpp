@@ -68,9 +68,10 @@ inline void* shim_aligned_alloc(std::size_t alignment, std::size_t size) noexcep
   return overaligned_alloc(alignment, size);
 }
 
-// Sized frees (free_sized, sized delete) trust the caller in release builds; checked builds
-// verify the hint fits the block, so a wrong size is caught where it is passed rather than when
-// it corrupts something later.
+// Sized frees (free_sized, free_aligned_sized, sized delete) pass their size on to the core in
+// every build: the release fast path never reads it, and checked mode (SLABPOOL_CHECKED=1)
+// compares it with the size the block was allocated with and reports a mismatch naming the
+// pointer. Builds without NDEBUG also check, in any mode, that the size fits the block.
 #ifdef NDEBUG
 inline constexpr bool kCheckSizeHints = false;
 #else
@@ -80,7 +81,9 @@ void check_size_hint(const char* operation, const void* p, std::size_t size) noe
 
 inline void shim_free_sized(void* p, std::size_t size, const char* operation) noexcept {
   if constexpr (kCheckSizeHints) check_size_hint(operation, p, size);
-  shim_free(p, operation);
+  if (detail::segment_map_contains(p)) [[likely]]
+    return detail::heap_free_sized(p, size);
+  if (p != nullptr) free_outside_segments(p, operation);
 }
 
 }  // namespace slabpool::preload
