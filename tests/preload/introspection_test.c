@@ -121,6 +121,14 @@ static long long xml_figure(const char* xml, const char* needle, const char* att
   return strtoll(value + strlen(key), NULL, 10);
 }
 
+/* Checked mode (SLABPOOL_CHECKED=1) under the shim keeps freed blocks in a quarantine, where they
+ * still count as in use, and gives each block a trailer, which moves 1 KiB requests to a larger
+ * class: the checks that depend on either are left out then. */
+static int plain_mode(void) {
+  const char* checked = getenv("SLABPOOL_CHECKED");
+  return !expect_shim() || checked == NULL || strcmp(checked, "1") != 0;
+}
+
 static void check_mallinfo2(void) {
   const struct mallinfo2 before = mallinfo2();
   allocate_live();
@@ -130,7 +138,7 @@ static void check_mallinfo2(void) {
 
   CHECK(during.uordblks >= kLive);
   CHECK(during.uordblks >= before.uordblks + kLive);
-  CHECK(after.uordblks + kLive <= during.uordblks);
+  if (plain_mode()) CHECK(after.uordblks + kLive <= during.uordblks);
   CHECK(during.arena >= during.uordblks);
   /* glibc's invariant: the arena is what is in use plus what is free. */
   CHECK(during.arena == during.uordblks + during.fordblks);
@@ -149,7 +157,7 @@ static void check_mallinfo(void) {
   free_live();
   const struct mallinfo after = mallinfo();
   CHECK(during.uordblks >= kLive);
-  CHECK(after.uordblks + kLive <= during.uordblks);
+  if (plain_mode()) CHECK(after.uordblks + kLive <= during.uordblks);
   CHECK(during.arena == during.uordblks + during.fordblks);
 }
 #pragma GCC diagnostic pop
@@ -174,8 +182,8 @@ static void check_malloc_stats(void) {
     CHECK(strstr(text, "slabpool stats") != NULL);
     /* The 1 KiB class holds this program's 1024 live blocks. */
     const char* row = strstr(text, "\n        1024 ");
-    CHECK(row != NULL);
-    if (row != NULL) {
+    CHECK(row != NULL || !plain_mode());
+    if (row != NULL && plain_mode()) {
       unsigned long long slabs = 0, live = 0;
       CHECK(sscanf(row, " %*u %llu %llu", &slabs, &live) == 2 && live >= kBlocks && slabs >= 1);
     }
@@ -203,7 +211,7 @@ static void check_malloc_info(void) {
     CHECK(strstr(xml, "allocator=\"slabpool\"") != NULL);
     CHECK(xml_figure(xml, "<slabpool ", "allocated") >= kLive);
     CHECK(xml_figure(xml, "<slabpool ", "mapped") >= xml_figure(xml, "<slabpool ", "allocated"));
-    CHECK(xml_figure(xml, " to=\"1024\"", "live") >= kBlocks);
+    if (plain_mode()) CHECK(xml_figure(xml, " to=\"1024\"", "live") >= kBlocks);
     CHECK(xml_figure(xml, "<option name=\"SLABPOOL_CACHE\"", "value") >= 0);
   }
   free(xml);
