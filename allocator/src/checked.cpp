@@ -23,6 +23,7 @@ constexpr std::uintptr_t kSizeKey = 0x5a17c0de9e3779b9;
 constexpr std::uintptr_t kFreedMagic = 0xf7eeb10cdeadf7ee;
 constexpr std::size_t kQuarantineSlots = 4096;
 constexpr std::size_t kQuarantineBytes = 16 << 20;  // big blocks must not pin much memory
+constexpr std::size_t kClaimed = ~std::size_t{0};   // `requested` of a large block being freed
 
 pthread_once_t g_latch_once = PTHREAD_ONCE_INIT;
 
@@ -30,7 +31,7 @@ pthread_once_t g_latch_once = PTHREAD_ONCE_INIT;
 // pointer finds the freed marker instead of somebody else's block. The lock also serialises the
 // checks, so two threads freeing one block at once cannot both pass.
 struct quarantine {
-  spin_lock lock;
+  ranked<spin_lock> lock{lock_rank::quarantine};
   void* slots[kQuarantineSlots] = {};  // a ring: [oldest, oldest + count)
   std::size_t oldest = 0;
   std::size_t count = 0;
@@ -126,9 +127,13 @@ void free_small(slab* s, void* p, std::size_t size_hint, const char* operation) 
   }
 }
 
-void free_large(slab* s, void* p, std::size_t size_hint, const char* operation) {
+// Verifies a large or huge block under the quarantine lock and claims it: a second free of the
+// same block, even one racing this one, finds the claim and is reported. The caller releases the
+// lock and then frees the block (large_free may run a trim pass: never under the lock).
+void claim_large(slab* s, void* p, std::size_t size_hint, const char* operation) {
   const std::size_t size = s->requested;
   if (p != s->area) report(operation, p, size, "interior pointer into a large block");
+  if (size == kClaimed) report(operation, p, 0, "double free of a large block (being freed)");
   if (const std::size_t bad = first_bad_pad(p, size, size + kCheckedTrailer);
       bad != size + kCheckedTrailer) {
     report(operation, p, size, "write past the end of a %zu-byte block (at offset %zu)", size, bad);
@@ -137,11 +142,12 @@ void free_large(slab* s, void* p, std::size_t size_hint, const char* operation) 
     report(operation, p, size, "sized free with size %zu, but %zu bytes were allocated", size_hint,
            size);
   }
-  large_free(s);
+  s->requested = kClaimed;
 }
 
 void latch() {
   g_checked = option(SP_OPTION_CHECKED) != 0;
+  if (g_checked) __atomic_store_n(&g_free_screen, 0, __ATOMIC_RELAXED);
   g_checked_latched.store(true, std::memory_order_release);
 }
 
@@ -180,24 +186,41 @@ void checked_large_init(slab* s, void* p, std::size_t size) noexcept {
 
 void checked_free(void* p, std::size_t size_hint, const char* operation) noexcept {
   if (p == nullptr) return;
+  verify_ours(p, operation);
+  slab* s = slab_of(p);
+  {
+    std::lock_guard guard(g_quarantine.lock);
+    switch (s->kind) {
+      case slab_kind::small:
+        return free_small(s, p, size_hint, operation);
+      case slab_kind::large:
+      case slab_kind::huge:
+        claim_large(s, p, size_hint, operation);
+        break;
+      case slab_kind::unused:
+        report_fatal(operation, p, "double free or never allocated (its span is free)");
+    }
+  }
+  large_free(s);
+}
+
+void verify_ours(const void* p, const char* operation) noexcept {
+  // The segment map answers before p's segment header is read: that read faults when the memory
+  // below a foreign pointer is not mapped.
   if (!segment_map_contains(p) || (reinterpret_cast<std::uintptr_t>(p) & kSegmentMask) == 0) {
     report_fatal(operation, p, "not a block slabpool handed out (outside its memory)");
   }
-  slab* s = slab_of(p);
-  std::lock_guard guard(g_quarantine.lock);
-  switch (s->kind) {
-    case slab_kind::small:
-      return free_small(s, p, size_hint, operation);
-    case slab_kind::large:
-    case slab_kind::huge:
-      return free_large(s, p, size_hint, operation);
-    case slab_kind::unused:
-      break;
-  }
-  report_fatal(operation, p, "double free or never allocated (its span is free)");
+}
+
+void quarantine_lock_for_fork() noexcept {
+  g_quarantine.lock.raw().lock();
+}
+void quarantine_unlock_after_fork() noexcept {
+  g_quarantine.lock.raw().unlock();
 }
 
 std::size_t checked_usable_size(const void* p) noexcept {
+  verify_ours(p, "usable_size");
   slab* s = slab_of(p);
   if (s->kind != slab_kind::small) return s->requested;
   void* block = const_cast<void*>(p);

@@ -38,7 +38,13 @@ void checked_large_init(slab* s, void* p, std::size_t size) noexcept;
 // Verifies p (ours, a block start, allocated, trailer intact, size hint right) and frees it;
 // reports and aborts otherwise. `operation` names the API call in the report.
 void checked_free(void* p, std::size_t size_hint, const char* operation) noexcept;
-// The size p was allocated with.
+// The size p was allocated with; reports and aborts when p is not slabpool's.
 std::size_t checked_usable_size(const void* p) noexcept;
+// Reports and aborts unless p lies in slabpool's memory (asks the segment map: never reads p).
+void verify_ours(const void* p, const char* operation) noexcept;
+
+// fork(): the quarantine lock is a fork participant (fork.cpp).
+void quarantine_lock_for_fork() noexcept;
+void quarantine_unlock_after_fork() noexcept;
 
 }  // namespace slabpool::detail

@@ -15,6 +15,7 @@ namespace slabpool::detail {
 constinit slab g_empty_slab{};
 constinit heap g_empty_heap{};
 constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL = &g_empty_heap;
+constinit std::uintptr_t g_free_screen = kSegmentMask;
 
 namespace {
 
@@ -130,6 +131,8 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
     return b;
   }
   if (h == &g_empty_heap) {
+    if (thread_exited()) [[unlikely]]
+      return exited_thread_alloc(cls, size);
     h = thread_heap_create();
     if (h == nullptr) {
       errno = ENOMEM;
@@ -141,7 +144,11 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
   trim_on_slow_path();
   slab* s;
   {
-    std::unique_lock guard(h->lock);
+    // The owner's refill: the commonest lock of all (every few blocks of a big class). It keeps
+    // the hierarchy's books only where the order is asserted (debug builds): in release builds
+    // nothing under it can start a pass or take a lock of lower rank, and the books would cost
+    // the refill-bound patterns an instruction per block.
+    std::unique_lock guard(h->lock.owner_refill());
     s = refill_class(h, cls);
     if (s == nullptr) [[unlikely]] {
       // Out of memory: give back everything idle (this thread's empty slabs, other threads'
@@ -218,9 +225,9 @@ void free_slow(slab* s, void* p, std::size_t size_hint) noexcept {
                "not an allocated block (double free of a large block, or a stray pointer)");
 }
 
-void free_null_or_invalid(void* p) noexcept {
+void free_null_or_invalid(slab*, void* p, std::size_t size_hint) noexcept {
   if (p == nullptr) return;
-  if (g_checked) checked_free(p, 0, "free");  // reports with checked mode's wording
+  if (g_checked) return checked_free(p, size_hint, "free");
   report_fatal("free", p, "not a block slabpool handed out (segment-aligned address)");
 }
 

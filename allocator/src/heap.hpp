@@ -13,6 +13,7 @@
 #include "sanitizer.hpp"
 #include "segment.hpp"
 #include "size_class.hpp"
+#include "slabpool/detail/locks.hpp"
 #include "spin_lock.hpp"
 
 namespace slabpool::detail {
@@ -34,11 +35,14 @@ struct heap {
   slab* current[kClassCount];
   // Cold: everything below is touched by slow paths only, under `lock`. A trimmer thread takes the
   // lock to release slabs of a heap whose thread sits idle.
-  spin_lock lock;
+  ranked<spin_lock> lock{lock_rank::heap};
   heap_bin bins[kClassCount] = {};
   heap* next_live = nullptr;  // registry of live heaps
   heap* prev_live = nullptr;
   bool live = false;
+  // The heap that threads share after their own was handed over at exit (see
+  // exited_thread_alloc): no thread owns it, so no slab of it is ever current.
+  bool shared = false;
 
   constexpr heap();
 };
@@ -90,11 +94,31 @@ SLABPOOL_NOINLINE void* alloc_slow(heap* h, unsigned cls, std::size_t size) noex
 SLABPOOL_NOINLINE void free_slow(slab* s, void* p, std::size_t size_hint) noexcept;
 // Pushes block p onto the remote list of its small slab s (any thread; lock-free).
 void remote_push(slab* s, void* p) noexcept;
-// Checked mode's source of blocks: one block of class `cls` from the heap's slabs, without making
-// any slab current (so the fast paths keep missing). nullptr when out of memory.
+// One block of class `cls` from the heap's slabs without making any slab current, so the fast
+// paths keep missing: checked mode's source of blocks, and the shared heap's. nullptr when out of
+// memory.
 void* pop_for_checked(heap* h, unsigned cls) noexcept;
-// Frees a pointer whose in-segment offset is 0: nullptr (no-op) or an invalid pointer.
-SLABPOOL_COLD void free_null_or_invalid(void* p) noexcept;
+// Frees what free's first test sends aside: nullptr (a no-op), a pointer whose in-segment offset
+// is 0 (invalid), or in checked mode every pointer (checked_free asks the segment map before it
+// reads anything of p's). The unused first parameter gives it free_slow's register layout, so
+// the fast path keeps p and the size where both calls want them.
+SLABPOOL_COLD void free_null_or_invalid(slab* unused, void* p, std::size_t size_hint) noexcept;
+// The bits of an address free() tests before touching memory: kSegmentMask (no block starts on a
+// segment boundary), or 0 in checked mode so that every free reaches free_null_or_invalid. Written
+// once, when checked mode is latched before the first block exists.
+extern std::uintptr_t g_free_screen __attribute__((visibility("hidden")));
+
+// (a & g_free_screen) == 0 as one `test` with a memory operand: compilers copy and `and` instead,
+// one instruction more than the constant test this replaced on the hottest path there is.
+SLABPOOL_ALWAYS_INLINE bool screened_out(std::uintptr_t a) noexcept {
+#if defined(__x86_64__) && !defined(SLABPOOL_TSAN)
+  bool zero;
+  asm("testq %1, %2" : "=@ccz"(zero) : "r"(a), "m"(g_free_screen));
+  return zero;
+#else
+  return (a & __atomic_load_n(&g_free_screen, __ATOMIC_RELAXED)) == 0;
+#endif
+}
 // Blocks above the largest class: page-granular, from segments or a mapping of their own.
 SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
 void large_free(slab* s) noexcept;
@@ -144,9 +168,10 @@ SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
 // Frees p; `size_hint` is what a sized free was told (0: unknown). Only checked mode reads it.
 SLABPOOL_ALWAYS_INLINE void heap_free_sized(void* p, std::size_t size_hint) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  // No block starts on a segment boundary, so one test sends both nullptr and garbage aside.
-  if ((a & kSegmentMask) == 0) [[unlikely]]
-    return free_null_or_invalid(p);
+  // No block starts on a segment boundary, so one test sends both nullptr and garbage aside (and,
+  // in checked mode, everything: see g_free_screen).
+  if (screened_out(a)) [[unlikely]]
+    return free_null_or_invalid(nullptr, p, size_hint);
   slab* s = slab_of(p);
   if (s->owner.load(std::memory_order_relaxed) == tls_heap) [[likely]] {
     auto* b = static_cast<free_block*>(p);

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <cerrno>
+
 #include <mutex>
 #include <new>
 
@@ -18,9 +20,10 @@ namespace {
 // returned to the OS (a few KiB per thread that ever ran concurrently).
 constexpr std::size_t kHeapChunkBytes = 64 * 1024;
 
-// Lock order, everywhere: registry.lock -> heap::lock -> abandoned_lock -> segment pool lock.
+// Lock order (slabpool/detail/locks.hpp): registry.lock -> heap::lock -> abandoned_lock ->
+// segment pool lock.
 struct heap_registry {
-  std::mutex lock;  // the live list, the recycled list and the chunk
+  ranked<std::mutex> lock{lock_rank::heap_registry};  // the live list, the recycled list, the chunk
   heap* live = nullptr;
   heap* recycled = nullptr;  // linked through next_live
   char* chunk_next = nullptr;
@@ -28,26 +31,47 @@ struct heap_registry {
   // Slabs of exited threads, per class, linked through slab::next. Atomic heads so a refill can
   // peek without the lock; changed only under it.
   std::atomic<slab*> abandoned[kClassCount] = {};
-  std::mutex abandoned_lock;
+  ranked<std::mutex> abandoned_lock{lock_rank::abandoned};
 };
 constinit heap_registry g_registry;
 
 pthread_key_t g_exit_key;
 pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
 
-// Runs at thread exit, after the thread's C++ thread_local destructors. If a later destructor
-// allocates again, the slow path builds a fresh heap and sets the key, so pthread calls us again.
+constinit thread_local bool t_exited SLABPOOL_TLS_MODEL = false;
+constinit heap g_shared_heap{};
+std::atomic<bool> g_shared_heap_linked = false;
+
+// Runs at thread exit, after the thread's C++ thread_local destructors. Later destructors that
+// allocate are served by the shared heap from then on (thread_exited()).
 void on_thread_exit(void* value) {
   auto* h = static_cast<heap*>(value);
   if (h != nullptr && h == tls_heap) {
+    t_exited = true;
     tls_heap = &g_empty_heap;
     heap_abandon(h);
   }
 }
 
+heap* shared_heap() {
+  if (!g_shared_heap_linked.load(std::memory_order_acquire)) {
+    std::lock_guard guard(g_registry.lock);
+    if (!g_shared_heap_linked.load(std::memory_order_relaxed)) {
+      heap* h = &g_shared_heap;
+      h->shared = true;
+      h->live = true;
+      h->prev_live = nullptr;
+      h->next_live = g_registry.live;
+      if (h->next_live != nullptr) h->next_live->prev_live = h;
+      g_registry.live = h;
+      g_shared_heap_linked.store(true, std::memory_order_release);
+    }
+  }
+  return &g_shared_heap;
+}
+
 void make_exit_key() {
   pthread_key_create(&g_exit_key, on_thread_exit);
-  install_fork_handlers();
 }
 
 heap* heap_struct_take() {
@@ -107,12 +131,24 @@ void unstage_free_list(slab* s) {
 heap* thread_heap_create() noexcept {
   options_init();  // the first allocation reads SLABPOOL_* (and warns about bad values) once
   checked_mode_latch();
+  install_fork_handlers();
   pthread_once(&g_exit_key_once, make_exit_key);
   heap* h = heap_struct_take();
   if (h == nullptr) return nullptr;
   tls_heap = h;
   pthread_setspecific(g_exit_key, h);
   return h;
+}
+
+bool thread_exited() noexcept {
+  return t_exited;
+}
+
+void* exited_thread_alloc(unsigned cls, std::size_t size) noexcept {
+  heap* h = shared_heap();
+  void* p = g_checked ? checked_alloc(h, cls, size) : pop_for_checked(h, cls);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
 }
 
 void heap_abandon(heap* h) noexcept {
@@ -218,25 +254,25 @@ void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept {
 }
 
 void heap_registry_lock_for_fork() noexcept {
-  g_registry.lock.lock();
-  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.lock();
-  g_registry.abandoned_lock.lock();
+  g_registry.lock.raw().lock();
+  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.raw().lock();
+  g_registry.abandoned_lock.raw().lock();
 }
 
 void heap_registry_unlock_after_fork(bool in_child) noexcept {
-  g_registry.abandoned_lock.unlock();
-  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.unlock();
+  g_registry.abandoned_lock.raw().unlock();
+  for (heap* h = g_registry.live; h != nullptr; h = h->next_live) h->lock.raw().unlock();
   if (!in_child) {
-    g_registry.lock.unlock();
+    g_registry.lock.raw().unlock();
     return;
   }
   // Only the forking thread exists in the child: hand every other heap's slabs over for adoption
   // so the child can reuse their free memory.
   heap* h = g_registry.live;
-  g_registry.lock.unlock();
+  g_registry.lock.raw().unlock();
   while (h != nullptr) {
     heap* next = h->next_live;
-    if (h != tls_heap) heap_abandon(h);
+    if (h != tls_heap && !h->shared) heap_abandon(h);
     h = next;
   }
 }

@@ -9,6 +9,14 @@ namespace slabpool::detail {
 // Creates the calling thread's heap and installs it in tls_heap; nullptr when out of memory.
 heap* thread_heap_create() noexcept;
 
+// Whether the calling thread's heap was already handed over at its exit: thread-exit destructors
+// that run after ours (pthread keys, in any of their rounds) still allocate.
+bool thread_exited() noexcept;
+// A block for such a thread, from the one heap exited threads share (under its lock; none of its
+// slabs is ever current, so the trimmer releases them like any other): a heap of its own would
+// be made after the last destructor round and never handed over. nullptr with ENOMEM.
+void* exited_thread_alloc(unsigned cls, std::size_t size) noexcept;
+
 // Returns every slab of `h` that is empty to the segment pool and hands the others to the
 // abandoned lists (owner = nullptr), then recycles `h`. Called at thread exit.
 void heap_abandon(heap* h) noexcept;
@@ -27,8 +35,8 @@ slab* acquire_span_reclaiming(span_request request, bool* zeroed) noexcept;
 // Calls fn(s, context) for each abandoned slab, holding the abandoned-list lock.
 void for_each_abandoned_slab(void (*fn)(slab*, void*), void* context) noexcept;
 
-// Calls fn(h, context) for each live heap while holding the registry lock (fn must not create or
-// destroy heaps; it may take h->lock).
+// Calls fn(h, context) for each live heap (the shared one included) while holding the registry
+// lock (fn must not create or destroy heaps; it may take h->lock).
 void for_each_live_heap(void (*fn)(heap*, void*), void* context) noexcept;
 
 // fork(): take every registry and heap lock before, release them after; in the child, heaps of

@@ -6,6 +6,7 @@
 
 #include "checked.hpp"
 #include "clock.hpp"
+#include "fork.hpp"
 #include "heap.hpp"
 #include "heap_lifecycle.hpp"
 #include "trim.hpp"
@@ -15,6 +16,7 @@ namespace slabpool::detail {
 void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   trim_on_slow_path();
   checked_mode_latch();
+  install_fork_handlers();
   if (g_checked) [[unlikely]] {
     if (size > (std::size_t{1} << kAddressBits)) {
       errno = ENOMEM;

@@ -7,6 +7,7 @@
 #include "clock.hpp"
 #include "options.hpp"
 #include "os.hpp"
+#include "slabpool/detail/locks.hpp"
 
 namespace slabpool::detail {
 
@@ -38,7 +39,7 @@ struct huge_cache_entry {
 
 // Counters are atomics so readers (stats) need no lock.
 struct segment_pool {
-  std::mutex lock;
+  ranked<std::mutex> lock{lock_rank::segment_pool};
   // Regular segments that have at least one free unit, per span side (see segment::span_side).
   segment* with_free_units[2] = {};
   huge_cache_entry huge_cache[kHugeCacheSlots] = {};
@@ -394,10 +395,10 @@ void segment_pool_note_large(std::size_t bytes, bool live) noexcept {
 }
 
 void segment_pool_lock_for_fork() noexcept {
-  g_pool.lock.lock();
+  g_pool.lock.raw().lock();
 }
 void segment_pool_unlock_after_fork() noexcept {
-  g_pool.lock.unlock();
+  g_pool.lock.raw().unlock();
 }
 
 std::size_t segment_bytes_mapped() noexcept {

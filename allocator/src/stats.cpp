@@ -35,7 +35,7 @@ void count_slab(sp_stats* out, const slab* s, std::uint32_t staged) {
 
 void count_heap(heap* h, void* raw) {
   auto* out = static_cast<sp_stats*>(raw);
-  out->threads += 1;
+  out->threads += h->shared ? 0 : 1;  // the heap exited threads share is no thread's
   std::lock_guard guard(h->lock);
   // The caller's own current slabs have staged blocks it may count; another thread's staged
   // blocks cannot be read safely and count as live (at most one refill batch per class).
@@ -44,7 +44,8 @@ void count_heap(heap* h, void* raw) {
     const heap_bin& bin = h->bins[cls];
     const slab* s = bin.ring;
     for (std::uint32_t i = 0; i < bin.slabs; ++i, s = s->next) {
-      const bool staged_readable = own && s == h->current[cls];
+      // Non-current slabs' staged lists (checked mode, the shared heap) change only under h->lock.
+      const bool staged_readable = own || s != h->current[cls];
       count_slab(out, s, staged_readable ? list_length(s->free) : 0);
     }
   }

@@ -12,6 +12,7 @@
 #include "heap_lifecycle.hpp"
 #include "options.hpp"
 #include "segment.hpp"
+#include "slabpool/detail/locks.hpp"
 
 namespace slabpool::detail {
 
@@ -23,20 +24,56 @@ namespace {
 std::atomic<std::size_t> g_passes = 0;
 
 // Callbacks run after each pass (sp_on_trim). A fixed table: registration must never allocate.
+// Each slot is a small seqlock: a pass reads the function and its context between two reads of
+// `sequence` and calls them only if it did not change (and was even), so a slot removed and reused
+// meanwhile can never pair one registration's function with another's context. `running` counts
+// the passes inside the slot, so sp_on_trim_remove can wait until none still calls it.
 constexpr unsigned kTrimCallbacks = 16;
 struct trim_callback {
-  std::atomic<int (*)(void*)> fn = nullptr;
-  std::atomic<void*> context = nullptr;
+  std::atomic<std::uint32_t> sequence{0};  // odd while a registration is being written
+  std::atomic<int (*)(void*)> fn{nullptr};
+  std::atomic<void*> context{nullptr};
+  std::atomic<std::uint32_t> running{0};
 };
 trim_callback g_callbacks[kTrimCallbacks];
-std::mutex g_callbacks_lock;  // serialises registration; passes read the table without it
+constinit ranked<std::mutex> g_callbacks_lock{lock_rank::trim_callbacks};  // serialises writers
 
-// Runs the callbacks; true when one of them still holds something to age.
+// The slot whose callback this thread is running (remove must not wait for itself), and whether
+// this thread is inside a pass (a pass started from a callback, or from an allocation a callback
+// makes, is skipped instead of re-entering).
+constinit thread_local const trim_callback* t_running_callback SLABPOOL_TLS_MODEL = nullptr;
+constinit thread_local bool t_in_pass SLABPOOL_TLS_MODEL = false;
+
+// Publishes (fn, context) in `slot` as one unit. Caller holds g_callbacks_lock.
+void publish(trim_callback& slot, int (*fn)(void*), void* context) {
+  const std::uint32_t sequence = slot.sequence.load(std::memory_order_relaxed);
+  slot.sequence.store(sequence + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot.fn.store(fn, std::memory_order_relaxed);
+  slot.context.store(context, std::memory_order_relaxed);
+  // seq_cst: ordered before remove's read of `running` (see run_trim_callbacks).
+  slot.sequence.store(sequence + 2, std::memory_order_seq_cst);
+}
+
+// Runs the callbacks; true when one of them still holds something to age. Called with no lock.
 bool run_trim_callbacks() {
   bool holding = false;
   for (trim_callback& slot : g_callbacks) {
-    int (*fn)(void*) = slot.fn.load(std::memory_order_acquire);
-    if (fn != nullptr && fn(slot.context.load(std::memory_order_relaxed)) != 0) holding = true;
+    if (slot.fn.load(std::memory_order_relaxed) == nullptr) continue;
+    // Announce first (seq_cst, paired with publish's last store): either remove sees us running
+    // and waits, or we see its update and skip.
+    slot.running.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t before = slot.sequence.load(std::memory_order_seq_cst);
+    int (*fn)(void*) = slot.fn.load(std::memory_order_relaxed);
+    void* context = slot.context.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if ((before & 1) == 0 && fn != nullptr &&
+        slot.sequence.load(std::memory_order_relaxed) == before) {
+      t_running_callback = &slot;
+      if (fn(context) != 0) holding = true;
+      t_running_callback = nullptr;
+    }
+    slot.running.fetch_sub(1, std::memory_order_release);
   }
   return holding;
 }
@@ -58,6 +95,16 @@ std::atomic<bool> g_activity = false;  // a slow path ran since the trimmer's la
 // through fast paths (which never signal) is noticed.
 constexpr std::uint64_t kMaxBackoffMs = 1000;
 
+// The trimmer's mutex with the hierarchy's books kept (fork handlers use the bare mutex).
+void trimmer_lock() {
+  lock_rank_acquire(lock_rank::trimmer);
+  pthread_mutex_lock(&g_trimmer.mutex);
+}
+void trimmer_unlock() {
+  pthread_mutex_unlock(&g_trimmer.mutex);
+  lock_rank_release(lock_rank::trimmer);
+}
+
 void sleep_ms_locked(std::uint64_t ms) {
   timespec deadline{};
   clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -73,7 +120,7 @@ void sleep_ms_locked(std::uint64_t ms) {
 void* trimmer_main(void*) {
   pthread_setname_np(pthread_self(), "slabpool-trim");  // visible in top, ps -L, /proc
   unsigned quiet_passes = 0;
-  pthread_mutex_lock(&g_trimmer.mutex);
+  trimmer_lock();
   while (!g_trimmer.stop) {
     const std::uint64_t interval = static_cast<std::uint64_t>(option(SP_OPTION_TRIM_INTERVAL_MS));
     if (option(SP_OPTION_BACKGROUND_TRIM) == 0) {  // disabled at run time: wait to be re-enabled
@@ -81,10 +128,10 @@ void* trimmer_main(void*) {
       pthread_cond_wait(&g_trimmer.wake, &g_trimmer.mutex);
       continue;
     }
-    pthread_mutex_unlock(&g_trimmer.mutex);
+    trimmer_unlock();
     const trim_result result = trim_pass(false);
     const bool activity = g_activity.exchange(false, std::memory_order_relaxed);
-    pthread_mutex_lock(&g_trimmer.mutex);
+    trimmer_lock();
     if (g_trimmer.stop) break;
     if (result.returned != 0 || result.pending || activity) {
       quiet_passes = 0;
@@ -101,13 +148,13 @@ void* trimmer_main(void*) {
       wait = kMaxBackoffMs > interval ? kMaxBackoffMs : interval;
     sleep_ms_locked(wait);
   }
-  pthread_mutex_unlock(&g_trimmer.mutex);
+  trimmer_unlock();
   return nullptr;
 }
 
 // Starts the trimmer if it is enabled and not running, or wakes it from an open-ended sleep.
 void trimmer_poke() {
-  pthread_mutex_lock(&g_trimmer.mutex);
+  trimmer_lock();
   const bool start = !g_trimmer.started && !g_trimmer.starting && !g_trimmer.stop;
   if (start) {
     g_trimmer.starting = true;
@@ -120,7 +167,7 @@ void trimmer_poke() {
     g_trimmer.sleeping_until_woken = false;
     pthread_cond_signal(&g_trimmer.wake);
   }
-  pthread_mutex_unlock(&g_trimmer.mutex);
+  trimmer_unlock();
   if (!start) return;
   // Outside the lock: pthread_create allocates (the new thread's TLS), and that allocation may
   // reach this function again through a slow path's clock check.
@@ -130,20 +177,20 @@ void trimmer_poke() {
   pthread_t thread;
   const bool created = pthread_create(&thread, &thread_attr, trimmer_main, nullptr) == 0;
   pthread_attr_destroy(&thread_attr);
-  pthread_mutex_lock(&g_trimmer.mutex);
+  trimmer_lock();
   g_trimmer.starting = false;
   g_trimmer.started = created;
   if (created) g_trimmer.thread = thread;
-  pthread_mutex_unlock(&g_trimmer.mutex);
+  trimmer_unlock();
 }
 
 // Stops the trimmer when the process exits normally, so it never runs while exit tears down.
 __attribute__((destructor)) void trimmer_stop_at_exit() {
-  pthread_mutex_lock(&g_trimmer.mutex);
+  trimmer_lock();
   const bool started = g_trimmer.started;
   g_trimmer.stop = true;
   if (started) pthread_cond_signal(&g_trimmer.wake);
-  pthread_mutex_unlock(&g_trimmer.mutex);
+  trimmer_unlock();
   if (started) pthread_join(g_trimmer.thread, nullptr);
 }
 
@@ -186,9 +233,10 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
         continue;
       }
       // Empty when every carved block is back on a free list. Then no thread can touch the slab:
-      // nobody holds a block of it, and every remote push has completed. Only the owner may walk
-      // its current slab's staged list; other slabs have none.
-      const std::uint32_t staged = is_current ? list_length(s->free) : 0;
+      // nobody holds a block of it, and every remote push has completed. A current slab's staged
+      // list is the owner's to walk; other slabs' staged lists (usually empty; checked mode and
+      // the shared heap leave some) change only under h->lock, which we hold.
+      const std::uint32_t staged = list_length(s->free);
       if (slab_live_blocks(s, staged) != 0) {
         s->seen_empty = false;
         if (!is_current) result->held = true;
@@ -216,8 +264,16 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
 }
 
 trim_result trim_pass(bool force) noexcept {
-  options_init();
   trim_result result;
+  // A pass runs the callbacks, which may take pool locks, allocate and free: never while this
+  // thread holds a lock (it could be one they need), never nested in another pass on this thread.
+  // Skipped, it leaves the work to the next pass.
+  if (t_in_pass || held_lock_ranks() != 0) {
+    result.pending = true;
+    return result;
+  }
+  t_in_pass = true;
+  options_init();
   const std::uint64_t now = trim_clock_ms();
   const auto limit = static_cast<std::size_t>(option(SP_OPTION_MEMORY_LIMIT));
   if (limit != 0 && segment_pool_read().resident > limit) force = true;
@@ -230,6 +286,7 @@ trim_result trim_pass(bool force) noexcept {
   result.pending = result.pending || pending;
   g_passes.fetch_add(1, std::memory_order_relaxed);
   if (run_trim_callbacks()) result.held = true;
+  t_in_pass = false;
   return result;
 }
 
@@ -283,28 +340,37 @@ extern "C" size_t sp_trim_decay(void) {
   return trim_pass(false).returned;
 }
 extern "C" int sp_on_trim(int (*callback)(void*), void* context) {
+  if (callback == nullptr) return EINVAL;
   std::lock_guard guard(g_callbacks_lock);
   for (trim_callback& slot : g_callbacks) {
     if (slot.fn.load(std::memory_order_relaxed) != nullptr) continue;
-    // Context first, then the function with release: a pass that sees the function sees its
-    // context too.
-    slot.context.store(context, std::memory_order_relaxed);
-    slot.fn.store(callback, std::memory_order_release);
+    publish(slot, callback, context);
     return 0;
   }
   return ENOMEM;
 }
 
 extern "C" int sp_on_trim_remove(int (*callback)(void*), void* context) {
-  std::lock_guard guard(g_callbacks_lock);
-  for (trim_callback& slot : g_callbacks) {
-    if (slot.fn.load(std::memory_order_relaxed) == callback &&
-        slot.context.load(std::memory_order_relaxed) == context) {
-      slot.fn.store(nullptr, std::memory_order_release);
-      return 0;
+  trim_callback* removed = nullptr;
+  {
+    std::lock_guard guard(g_callbacks_lock);
+    for (trim_callback& slot : g_callbacks) {
+      if (slot.fn.load(std::memory_order_relaxed) == callback &&
+          slot.context.load(std::memory_order_relaxed) == context) {
+        publish(slot, nullptr, nullptr);
+        removed = &slot;
+        break;
+      }
     }
   }
-  return ENOENT;
+  if (removed == nullptr) return ENOENT;
+  // Wait, without the lock (a running callback may register or remove too), until no pass still
+  // calls it: after return the caller may free `context`. From inside a callback there is no
+  // waiting (it could be waiting for this very thread).
+  if (t_running_callback == nullptr) {
+    while (removed->running.load(std::memory_order_seq_cst) != 0) sched_yield();
+  }
+  return 0;
 }
 
 extern "C" void sp_set_clock(unsigned long long (*now_ms)(void)) {

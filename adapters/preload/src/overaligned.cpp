@@ -14,6 +14,7 @@
 
 #include "os.hpp"
 #include "shim.hpp"
+#include "slabpool/detail/locks.hpp"
 #include "spin_lock.hpp"
 
 namespace slabpool::preload {
@@ -29,8 +30,8 @@ struct overaligned_block {
 };
 
 // The registry: a doubly linked list of header pages. The lock is a leaf (nothing else is taken
-// under it, and mapping and unmapping happen outside it).
-constinit detail::spin_lock g_lock;
+// under it, and mapping and unmapping happen outside it); its rank is `overaligned`.
+constinit detail::ranked<detail::spin_lock> g_lock{detail::lock_rank::overaligned};
 constinit overaligned_block* g_blocks = nullptr;
 
 // Unlinks and returns the block whose user pointer is p, or nullptr. Caller holds g_lock.
@@ -94,10 +95,10 @@ bool overaligned_free(void* p) noexcept {
 }
 
 void overaligned_lock_for_fork() noexcept {
-  g_lock.lock();
+  g_lock.raw().lock();
 }
 void overaligned_unlock_after_fork() noexcept {
-  g_lock.unlock();
+  g_lock.raw().unlock();
 }
 
 }  // namespace slabpool::preload

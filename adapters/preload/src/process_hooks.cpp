@@ -10,6 +10,7 @@
 #include "options.hpp"
 #include "os.hpp"
 #include "shim.hpp"
+#include "slabpool/detail/locks.hpp"
 #include "slabpool/slabpool.h"
 
 namespace slabpool::preload {
@@ -28,17 +29,16 @@ char* format_decimal(char* out, unsigned long long value) noexcept {
   return out;
 }
 
-void before_fork() {
-  overaligned_lock_for_fork();
-}
-void after_fork() {
-  overaligned_unlock_after_fork();
-}
+// The over-aligned registry's lock takes part in fork() at its rank, with the core's locks.
+detail::fork_participant g_fork_party{detail::lock_rank::overaligned,
+                                      [](void*) { overaligned_lock_for_fork(); },
+                                      [](void*) { overaligned_unlock_after_fork(); },
+                                      [](void*) { overaligned_unlock_after_fork(); }, nullptr};
 
 // Runs after the libraries it depends on (libc, libstdc++) were initialised and before the
 // program's own constructors. pthread_atfork may allocate; that is fine, malloc already works.
 __attribute__((constructor)) void shim_start() {
-  pthread_atfork(before_fork, after_fork, after_fork);
+  detail::fork_participant_add(&g_fork_party);
 }
 
 // The core prints SLABPOOL_STATS itself at exit (stats.cpp). The shim adds what only it knows:
