@@ -16,18 +16,18 @@ std::size_t shard_bytes(std::uint32_t per_thread) {
   return sizeof(shard) + (per_thread - 1) * sizeof(std::atomic<void*>);
 }
 
-batch* new_batch(std::uint32_t capacity, void (*destroy)(void*)) noexcept {
+}  // namespace
+
+batch* new_batch(std::uint32_t capacity) noexcept {
   void* mem = sp_malloc(sizeof(batch) + (capacity - 1) * sizeof(void*));
   if (mem == nullptr) return nullptr;
   auto* b = static_cast<batch*>(mem);
   b->next = nullptr;
-  b->destroy = destroy;
+  b->destroy = nullptr;
   b->count = 0;
   b->capacity = capacity;
   return b;
 }
-
-}  // namespace
 
 void destroy_batches(batch* list) noexcept {
   while (list != nullptr) {
@@ -114,24 +114,34 @@ void* pool_core::get_slow(shard* self) noexcept {
   return victim_->objects[--victim_->count];
 }
 
-batch* pool_core::take_victims_for_epoch() noexcept {
+std::uint32_t pool_core::capacity_for_epoch() const noexcept {
   std::uint32_t shard_count = 0;
   for (shard* s = shards.load(std::memory_order_acquire); s != nullptr;
        s = s->next.load(std::memory_order_acquire))
     ++shard_count;
-  batch* fresh = nullptr;
-  if (shard_count != 0) {
-    fresh = new_batch(shard_count * per_thread_, destroy_);
-    if (fresh != nullptr) {
-      // Shards added after the count are skipped: they are new, their objects just got cached.
-      std::uint32_t visited = 0;
-      for (shard* s = shards.load(std::memory_order_acquire); s != nullptr && visited < shard_count;
-           s = s->next.load(std::memory_order_acquire), ++visited) {
-        for (std::uint32_t i = 0; i < per_thread_; ++i) {
-          if (s->slots[i].load(std::memory_order_relaxed) == nullptr) continue;
-          if (void* p = s->slots[i].exchange(nullptr, std::memory_order_acquire))
-            fresh->objects[fresh->count++] = p;
-        }
+  return shard_count * per_thread_;
+}
+
+batch* pool_core::take_victims_for_epoch(batch* fresh) noexcept {
+  if (fresh != nullptr) {
+    fresh->destroy = destroy_;
+    // Shards are prepended: skipping those beyond the batch's room skips the newest ones, added
+    // since the caller sized it; their objects were just cached and wait for the next epoch.
+    const std::uint32_t shard_count = fresh->capacity / per_thread_;
+    // One snapshot of the head: shards are only ever prepended, so the list below it is fixed.
+    shard* const head = shards.load(std::memory_order_acquire);
+    std::uint32_t listed = 0;
+    for (shard* s = head; s != nullptr; s = s->next.load(std::memory_order_acquire)) ++listed;
+    std::uint32_t skip = listed > shard_count ? listed - shard_count : 0;
+    for (shard* s = head; s != nullptr; s = s->next.load(std::memory_order_acquire)) {
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      for (std::uint32_t i = 0; i < per_thread_; ++i) {
+        if (s->slots[i].load(std::memory_order_relaxed) == nullptr) continue;
+        if (void* p = s->slots[i].exchange(nullptr, std::memory_order_acquire))
+          fresh->objects[fresh->count++] = p;
       }
     }
   }
@@ -153,7 +163,10 @@ bool pool_core::holds_victims() const noexcept {
 }
 
 void pool_core::advance_epoch() noexcept {
-  destroy_batches(take_victims_for_epoch());
+  batch* fresh = nullptr;
+  if (const std::uint32_t capacity = capacity_for_epoch(); capacity != 0)
+    fresh = new_batch(capacity);
+  destroy_batches(take_victims_for_epoch(fresh));
 }
 
 pool_stats pool_core::stats() const noexcept {

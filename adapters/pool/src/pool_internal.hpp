@@ -26,5 +26,9 @@ void registry_remove(pool_core* pool, std::uint32_t index) noexcept;
 void tls_reserve(tls_table* table, std::uint32_t index);
 // Destroys every object of a list of batches and frees them. Never fails.
 void destroy_batches(batch* list) noexcept;
+// An empty batch with room for `capacity` objects (its destroy function is set when a pool fills
+// it); nullptr when memory runs out. Never call it while holding a pool lock (it may run a trim
+// pass).
+batch* new_batch(std::uint32_t capacity) noexcept;
 
 }  // namespace slabpool::detail

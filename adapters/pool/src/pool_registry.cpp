@@ -15,6 +15,7 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 #include "pool_internal.hpp"
 #include "slabpool/pool_core.hpp"
@@ -31,8 +32,10 @@ constexpr std::uint64_t kIndexMask = (std::uint64_t{1} << 24) - 1;
 std::atomic<std::atomic<std::uint64_t>*> g_chunks[kMaxChunks];
 
 // g_lock guards the pool list, index allocation and orphaning at thread exit. A pool cannot be
-// unregistered (and its shards freed) while an epoch or an exiting thread holds it.
-std::mutex g_lock;
+// unregistered (and its shards freed) while an epoch or an exiting thread holds it. Nothing is
+// allocated or freed under it: an allocation may run a trim pass, whose callback (trim_hook) takes
+// it again. Memory is prepared before it is taken and released after.
+constinit ranked<std::mutex> g_lock{lock_rank::pool_registry};
 pool_core* g_pools = nullptr;
 std::uint32_t g_next_index = 0;
 std::uint32_t* g_free_indices = nullptr;  // a stack in slabpool memory, never freed
@@ -78,18 +81,28 @@ int trim_hook(void*) {
   return 0;
 }
 
+// fork(): the registry lock, then every pool's victim lock (the next rank), so a child never
+// inherits one held by a thread that does not exist there.
+void lock_for_fork(void*) {
+  g_lock.raw().lock();
+  for (pool_core* p = g_pools; p != nullptr; p = p->registry_next) p->lock_for_fork();
+}
+void unlock_after_fork(void*) {
+  for (pool_core* p = g_pools; p != nullptr; p = p->registry_next) p->unlock_after_fork();
+  g_lock.raw().unlock();
+}
+fork_participant g_fork_party{lock_rank::pool_registry, lock_for_fork, unlock_after_fork,
+                              unlock_after_fork, nullptr};
+
 void init_once() {
   if (pthread_key_create(&g_exit_key, thread_exit) != 0) pool_fatal("pthread_key_create failed");
-  // A child of fork must not inherit g_lock held by a thread that does not exist there.
-  pthread_atfork([] { g_lock.lock(); }, [] { g_lock.unlock(); }, [] { g_lock.unlock(); });
+  fork_participant_add(&g_fork_party);
   g_hooked = sp_on_trim(trim_hook, nullptr) == 0;
 }
 
-}  // namespace
-
-void registry_add(pool_core* pool, std::uint32_t* index, std::uint64_t* ticket) {
-  std::call_once(g_once, init_once);
-  std::lock_guard guard(g_lock);
+// Takes an index and links `pool` in; false (nothing changed) when the index needs a chunk of the
+// ticket table and `*spare_chunk` is null. Uses and clears *spare_chunk. Caller holds g_lock.
+bool link_pool(pool_core* pool, std::uint32_t* index, std::uint64_t* ticket, void** spare_chunk) {
   std::uint32_t i;
   if (g_free_count > 0) {
     i = g_free_indices[--g_free_count];
@@ -98,10 +111,10 @@ void registry_add(pool_core* pool, std::uint32_t* index, std::uint64_t* ticket) 
       throw std::length_error("slabpool: too many pools");
     i = g_next_index;
     if (entry_of(i) == nullptr) {
-      void* chunk = sp_calloc(kChunkSize, sizeof(std::atomic<std::uint64_t>));
-      if (chunk == nullptr) throw std::bad_alloc();
-      g_chunks[i >> kChunkBits].store(static_cast<std::atomic<std::uint64_t>*>(chunk),
+      if (*spare_chunk == nullptr) return false;
+      g_chunks[i >> kChunkBits].store(static_cast<std::atomic<std::uint64_t>*>(*spare_chunk),
                                       std::memory_order_release);
+      *spare_chunk = nullptr;
     }
     ++g_next_index;
   }
@@ -112,25 +125,68 @@ void registry_add(pool_core* pool, std::uint32_t* index, std::uint64_t* ticket) 
   pool->registry_next = g_pools;
   if (g_pools != nullptr) g_pools->registry_prev = pool;
   g_pools = pool;
+  return true;
 }
 
-void registry_remove(pool_core* pool, std::uint32_t index) noexcept {
-  std::lock_guard guard(g_lock);
+void unlink_pool(pool_core* pool, std::uint32_t index) {
   entry_of(index)->store(0, std::memory_order_release);
   if (pool->registry_prev != nullptr)
     pool->registry_prev->registry_next = pool->registry_next;
   else
     g_pools = pool->registry_next;
   if (pool->registry_next != nullptr) pool->registry_next->registry_prev = pool->registry_prev;
-  if (g_free_count == g_free_capacity) {
-    // Growing the free stack can fail; then the index is simply not reused.
-    const std::uint32_t capacity = g_free_capacity == 0 ? 64 : g_free_capacity * 2;
-    void* grown = sp_realloc(g_free_indices, capacity * sizeof(std::uint32_t));
-    if (grown == nullptr) return;
-    g_free_indices = static_cast<std::uint32_t*>(grown);
-    g_free_capacity = capacity;
+}
+
+}  // namespace
+
+void registry_add(pool_core* pool, std::uint32_t* index, std::uint64_t* ticket) {
+  std::call_once(g_once, init_once);
+  // Memory is taken with g_lock released (see g_lock), then the registration is tried again.
+  void* spare_chunk = nullptr;
+  for (;;) {
+    bool linked;
+    try {
+      std::lock_guard guard(g_lock);
+      linked = link_pool(pool, index, ticket, &spare_chunk);
+    } catch (...) {
+      sp_free(spare_chunk);
+      throw;
+    }
+    if (linked) break;
+    spare_chunk = sp_calloc(kChunkSize, sizeof(std::atomic<std::uint64_t>));
+    if (spare_chunk == nullptr) throw std::bad_alloc();
   }
-  g_free_indices[g_free_count++] = index;
+  sp_free(spare_chunk);  // another thread installed the chunk meanwhile
+}
+
+void registry_remove(pool_core* pool, std::uint32_t index) noexcept {
+  // The stack of reusable indices grows with g_lock released; when that fails the index is
+  // simply not reused.
+  std::uint32_t* spare = nullptr;
+  std::uint32_t spare_capacity = 0;
+  void* retired = nullptr;
+  {
+    std::unique_lock guard(g_lock);
+    while (g_free_count == g_free_capacity && spare_capacity <= g_free_capacity) {
+      const std::uint32_t want = g_free_capacity == 0 ? 64 : g_free_capacity * 2;
+      guard.unlock();
+      sp_free(spare);
+      spare = static_cast<std::uint32_t*>(sp_malloc(want * sizeof(std::uint32_t)));
+      spare_capacity = spare == nullptr ? 0 : want;
+      guard.lock();
+      if (spare == nullptr) break;
+    }
+    if (g_free_count == g_free_capacity && spare_capacity > g_free_capacity) {
+      if (g_free_count != 0) std::memcpy(spare, g_free_indices, g_free_count * sizeof(*spare));
+      retired = g_free_indices;
+      g_free_indices = std::exchange(spare, nullptr);
+      g_free_capacity = spare_capacity;
+    }
+    unlink_pool(pool, index);
+    if (g_free_count < g_free_capacity) g_free_indices[g_free_count++] = index;
+  }
+  sp_free(retired);
+  sp_free(spare);
 }
 
 void tls_reserve(tls_table* table, std::uint32_t index) {
@@ -168,17 +224,60 @@ void pool_fatal(const char* message) noexcept {
 namespace slabpool {
 
 void pool_epoch() noexcept {
-  detail::batch* dead = nullptr;
+  using detail::batch;
+  using detail::g_lock;
+  using detail::pool_core;
+  // Batches are sized under g_lock but allocated with it released (an allocation may run a trim
+  // pass, whose hook calls this function), then handed to the pools under it again. A pool made
+  // meanwhile waits for the next epoch; one that grew gets what its batch holds.
+  struct prepared {
+    const pool_core* pool;
+    std::uint32_t capacity;
+    batch* fresh;
+  };
+  std::uint32_t pools = 0;
   {
-    std::lock_guard guard(detail::g_lock);
-    for (detail::pool_core* p = detail::g_pools; p != nullptr; p = p->registry_next) {
-      detail::batch* b = p->take_victims_for_epoch();
+    std::lock_guard guard(g_lock);
+    for (pool_core* p = detail::g_pools; p != nullptr; p = p->registry_next) ++pools;
+  }
+  if (pools == 0) return;
+  auto* plan = static_cast<prepared*>(sp_malloc(pools * sizeof(prepared)));
+  std::uint32_t planned = 0;
+  if (plan != nullptr) {
+    {
+      std::lock_guard guard(g_lock);
+      for (pool_core* p = detail::g_pools; p != nullptr && planned < pools; p = p->registry_next)
+        plan[planned++] = {p, p->capacity_for_epoch(), nullptr};
+    }
+    for (std::uint32_t i = 0; i < planned; ++i) {
+      if (plan[i].capacity != 0) plan[i].fresh = detail::new_batch(plan[i].capacity);
+    }
+  }
+  batch* dead = nullptr;
+  {
+    std::lock_guard guard(g_lock);
+    // Pools keep their relative order in the list (new ones go to the front), so one forward walk
+    // of the plan pairs each pool with its batch. A pool without one gives up its old victims and
+    // keeps its caches until the next epoch.
+    std::uint32_t next = 0;
+    for (pool_core* p = detail::g_pools; p != nullptr; p = p->registry_next) {
+      batch* fresh = nullptr;
+      for (std::uint32_t i = next; i < planned; ++i) {
+        if (plan[i].pool != p) continue;
+        fresh = std::exchange(plan[i].fresh, nullptr);
+        next = i + 1;
+        break;
+      }
+      batch* b = p->take_victims_for_epoch(fresh);
       if (b == nullptr) continue;
       b->next = dead;
       dead = b;
     }
   }
-  // Destructors run outside the lock: they may use (or destroy) pools themselves.
+  // Outside the lock: batches whose pool died meanwhile, and the destructors (they may use or
+  // destroy pools themselves).
+  for (std::uint32_t i = 0; i < planned; ++i) detail::destroy_batches(plan[i].fresh);
+  sp_free(plan);
   detail::destroy_batches(dead);
 }
 

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
 #include <span>
@@ -81,10 +82,20 @@ class byte_buffer {
     reserve(n);
     size_ = n;
   }
-  // Appends n bytes; throws std::bad_alloc, buffer intact.
+  // Appends n bytes, which may lie in this buffer itself (b.append(b.view())); throws
+  // std::bad_alloc, buffer intact.
   void append(const void* bytes, std::size_t n) {
     if (n == 0) return;
-    reserve(size_ + n);
+    if (n > capacity_ - size_) [[unlikely]] {
+      if (n > SIZE_MAX - size_) throw std::bad_alloc();
+      // Growing may move the block: bytes inside it are found again at the same offset.
+      const auto* source = static_cast<const std::byte*>(bytes);
+      const bool inside = data_ != nullptr && std::less_equal<>{}(data_, source) &&
+                          std::less<>{}(source, data_ + capacity_);
+      const std::size_t offset = inside ? static_cast<std::size_t>(source - data_) : 0;
+      reserve(size_ + n);
+      if (inside) bytes = data_ + offset;
+    }
     std::memcpy(data_ + size_, bytes, n);
     size_ += n;
   }

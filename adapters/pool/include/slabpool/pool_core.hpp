@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "slabpool/detail/locks.hpp"
 #include "slabpool/export.h"
 
 namespace slabpool {
@@ -145,7 +146,15 @@ class SLABPOOL_API pool_core {
   std::uint32_t per_thread() const noexcept { return per_thread_; }
 
   // The registry's private interface (pool_registry.cpp, pool_core.cpp).
-  batch* take_victims_for_epoch() noexcept;
+  // Moves the thread caches into `fresh` (allocated by the caller, outside every lock, with room
+  // for capacity_for_epoch() objects; nullptr leaves the caches where they are) and returns the
+  // previous victim generation for the caller to destroy (outside every lock).
+  batch* take_victims_for_epoch(batch* fresh) noexcept;
+  // Room an epoch's batch needs now: per_thread slots for every shard.
+  std::uint32_t capacity_for_epoch() const noexcept;
+  // fork(): the victim lock, taken by the registry's fork participant.
+  void lock_for_fork() noexcept { victim_lock_.raw().lock(); }
+  void unlock_after_fork() noexcept { victim_lock_.raw().unlock(); }
   // Whether the victim generation holds objects (a later epoch still has work).
   bool holds_victims() const noexcept;
   pool_core* registry_next = nullptr;  // the registry's list of live pools
@@ -162,7 +171,9 @@ class SLABPOOL_API pool_core {
   std::uint32_t per_thread_;
   std::uint64_t ticket_;
   void (*destroy_)(void*);
-  mutable std::mutex victim_lock_;  // guards victim_ (taken on misses and epochs, never on hits)
+  // Guards victim_ (taken on misses and epochs, never on hits). Nothing is allocated, freed or
+  // destroyed under it.
+  mutable ranked<std::mutex> victim_lock_{lock_rank::pool_victim};
   batch* victim_ = nullptr;
   std::atomic<std::uint64_t> trimmed_{0};
   std::atomic<std::uint64_t> epochs_{0};
