@@ -132,3 +132,32 @@ TEST(byte_buffer, grows_and_keeps_contents) {
 }
 
 }  // namespace
+
+namespace {
+
+// A buffer appended to itself while it grows (the block moves): the copy must read the data, not
+// the freed old block.
+TEST(byte_buffer, appending_its_own_contents_survives_growth) {
+  slabpool::byte_buffer b(16);
+  std::string expected = "0123456789abcdef";
+  b.append(expected);
+  for (int round = 0; round < 12; ++round) {
+    b.append(b.view());  // doubles: needs room beyond the capacity every time
+    expected += expected;
+    ASSERT_EQ(b.view(), expected) << "round " << round;
+  }
+  // A tail of itself, too.
+  b.append(b.view().substr(b.size() - 3));
+  expected += expected.substr(expected.size() - 3);
+  EXPECT_EQ(b.view(), expected);
+}
+
+TEST(byte_buffer, append_of_an_impossible_size_throws_and_keeps_the_buffer) {
+  slabpool::byte_buffer b;
+  b.append("abc");
+  volatile std::size_t impossible = SIZE_MAX - 1;  // not a constant the compiler could warn about
+  EXPECT_THROW(b.append(b.data(), impossible), std::bad_alloc);
+  EXPECT_EQ(b.view(), "abc");
+}
+
+}  // namespace
