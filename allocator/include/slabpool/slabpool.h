@@ -48,24 +48,30 @@ SLABPOOL_API int sp_owns(const void* p);
 
 /* Returns to the OS now everything idle: empty slabs of every thread (except the current slab of
  * other threads' size classes, which their owners may be using), empty segments, cached large
- * blocks. Returns the number of bytes given back. */
+ * blocks. Returns the number of bytes given back. Called from inside a trim callback (or while
+ * the thread is inside another pass) it does nothing and returns 0: passes never nest. */
 SLABPOOL_API size_t sp_trim(void);
 
 /* Runs one decay pass by the normal rules (what the background trimmer runs every interval):
- * only memory idle for longer than the trim delay goes back. Returns the bytes given back. */
+ * only memory idle for longer than the trim delay goes back. Returns the bytes given back; 0 and
+ * nothing done from inside a pass, like sp_trim. */
 SLABPOOL_API size_t sp_trim_decay(void);
 
 /* Registers callback(context) to run after every trim pass (background, slow-path, sp_trim and
- * sp_trim_decay alike), on the thread running the pass, with no allocator lock held: it may
- * allocate and free; it may run on two threads at once (the trimmer and a caller of sp_trim), so
- * it synchronises what it shares. This is the epoch hook object pools use to age their caches. The
- * callback returns non-zero while it still holds something later passes should age: the background
- * trimmer then keeps running passes instead of sleeping until the next allocation slow path.
- * Returns 0, or ENOMEM when the 16 slots are taken. */
+ * sp_trim_decay alike), on the thread running the pass, with no slabpool or pool lock held: it
+ * may allocate and free, and register or remove callbacks; it may run on two threads at once (the
+ * trimmer and a caller of sp_trim), so it synchronises what it shares. A pass it starts itself
+ * (sp_trim, or an allocation's slow path) is skipped. The function is always called with the
+ * context it was registered with. This is the epoch hook object pools use to age their caches.
+ * The callback returns non-zero while it still holds something later passes should age: the
+ * background trimmer then keeps running passes instead of sleeping until the next slow path.
+ * Returns 0, EINVAL for a null callback, or ENOMEM when the 16 slots are taken. */
 SLABPOOL_API int sp_on_trim(int (*callback)(void* context), void* context);
 
 /* Removes a registration made by sp_on_trim (same callback and context); returns 0 or ENOENT.
- * After it returns, no pass will start the callback again, but one already running may finish. */
+ * When it returns, no pass runs the callback any more, so the context may be freed: it waits for
+ * calls in progress on other threads to finish (do not call it while holding a lock the callback
+ * takes). Called from inside a trim callback it does not wait. */
 SLABPOOL_API int sp_on_trim_remove(int (*callback)(void* context), void* context);
 
 /* Replaces the millisecond clock the decay rules read (NULL restores the real monotonic clock).
