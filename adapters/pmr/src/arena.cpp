@@ -28,6 +28,7 @@
 #include <iterator>
 #include <new>
 
+#include "checked.hpp"
 #include "os.hpp"
 #include "report.hpp"
 #include "size_class.hpp"
@@ -71,8 +72,8 @@ constexpr std::size_t kBigRecord = (sizeof(arena_big) + 15) & ~std::size_t{15};
 // Every oversized block starts on this boundary (the smallest page size there is).
 constexpr std::size_t kBigBoundary = 4096;
 
-// Whether p starts on the boundary every oversized block starts on. Fast paths test this one bit
-// pattern and leave such blocks (oversized or not) to the slow path.
+// Whether p starts on the boundary every oversized block starts on: only such blocks can be
+// oversized ones (the third tier then asks for a record).
 inline bool on_big_boundary(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & (kBigBoundary - 1)) == 0;
 }
@@ -137,6 +138,14 @@ inline std::uintptr_t thread_token() noexcept {
   static thread_local char tag;
   return reinterpret_cast<std::uintptr_t>(&tag);
 #endif
+}
+
+// What owner_ holds for the calling thread: its token, or in checked mode the token with the low
+// bit set, which the fast paths' compare with thread_token() never matches, so checked mode sends
+// every call through check_owner and the third tier's checks. Reads SLABPOOL_CHECKED once.
+std::uintptr_t owner_token() noexcept {
+  detail::checked_mode_latch();
+  return thread_token() | (detail::g_checked ? 1 : 0);
 }
 
 // Smallest class at or above `size` whose size is a multiple of `alignment` (in (16, 4 KiB]).
@@ -232,10 +241,12 @@ void* arena_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void arena_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  // A block on a 4 KiB boundary may be an oversized one returned with a small size: the slow path
-  // asks its record. That test costs two instructions; each branch having its own push (no jump
-  // to a shared tail) gives one back above 1 KiB.
-  if (alignment <= kMinAlignment && owner_ == thread_token() && !on_big_boundary(p)) [[likely]] {
+  // The size is trusted here, as std::pmr's pools trust it: an oversized block returned with a
+  // small size would be filed as a small block. Checked mode verifies it at no cost to these
+  // paths: there owner_ never equals the thread token (see owner_token), so every call takes the
+  // third tier, which asks the block's own record. Each branch has its own push (no jump to a
+  // shared tail): one instruction less above 1 KiB.
+  if (alignment <= kMinAlignment && owner_ == thread_token()) [[likely]] {
     auto* b = static_cast<arena_block*>(p);
     if (bytes <= kStepMax) [[likely]] {
       const std::size_t cls = (bytes + 15) >> 4;
@@ -260,9 +271,9 @@ bool arena_resource::do_is_equal(const std::pmr::memory_resource& other) const n
 // Returns when the caller owns the arena, claims an arena nobody owns yet (first use, or first use
 // after release()), and aborts when another thread owns it.
 void arena_resource::check_owner() noexcept {
-  if (owner_ == thread_token()) return;
+  if (owner_ == owner_token()) return;
   if (owner_ == 0) {
-    owner_ = thread_token();
+    owner_ = owner_token();
     return;
   }
   fail(
@@ -312,8 +323,7 @@ void* arena_resource::allocate_other(std::size_t bytes, std::size_t alignment) {
 }
 
 void arena_resource::deallocate_slow(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token() &&
-      !on_big_boundary(p)) {
+  if (alignment <= kMinAlignment && bytes <= kMaxClassSize && owner_ == thread_token()) {
     const unsigned cls = arena_class(bytes);
     auto* b = static_cast<arena_block*>(p);
     b->next = free_[cls];

@@ -87,8 +87,10 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   // Makes p reusable (small blocks) or unmaps it (oversized ones); `bytes` and `alignment` must be
   // the values given to allocate. Aborts with a message on use from a non-owner thread, when an
-  // oversized block comes back with another size or alignment (it is recognised by its own
-  // record, not by the size), or when a small block comes back as an oversized one.
+  // oversized block comes back with a larger size or alignment, or when a small block comes back
+  // as an oversized one. An oversized block returned with a smaller size is caught in checked
+  // mode (SLABPOOL_CHECKED=1: every call then asks the block's own record); release builds trust
+  // a small size, as std::pmr's pools do.
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   // True only for the same arena: memory from one arena cannot be returned to another.
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
