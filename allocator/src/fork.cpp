@@ -14,6 +14,10 @@ namespace {
 // The core's parties to fork(), one per rank (the heap registry's covers the heap and abandoned
 // ranks too: it takes every live heap's lock and the abandoned lists' lock after its own). The
 // registry in locks.cpp runs them, with the adapters' (pools, the shim), in rank order.
+fork_participant g_callbacks_party{lock_rank::trim_callbacks,
+                                   [](void*) { trim_callbacks_lock_for_fork(); },
+                                   [](void*) { trim_callbacks_unlock_after_fork(); },
+                                   [](void*) { trim_callbacks_unlock_after_fork(); }, nullptr};
 fork_participant g_trimmer_party{lock_rank::trimmer, [](void*) { trimmer_fork_prepare(); },
                                  [](void*) { trimmer_fork_parent(); },
                                  [](void*) { trimmer_fork_child(); }, nullptr};
@@ -33,6 +37,7 @@ fork_participant g_segments_party{lock_rank::segment_pool,
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 void register_core_parties() {
+  fork_participant_add(&g_callbacks_party);
   fork_participant_add(&g_trimmer_party);
   fork_participant_add(&g_heaps_party);
   fork_participant_add(&g_quarantine_party);

@@ -310,6 +310,13 @@ void trim_tick(std::uint64_t now_ms) noexcept {
   }
 }
 
+void trim_callbacks_lock_for_fork() noexcept {
+  g_callbacks_lock.raw().lock();
+}
+void trim_callbacks_unlock_after_fork() noexcept {
+  g_callbacks_lock.raw().unlock();
+}
+
 void trimmer_fork_prepare() noexcept {
   pthread_mutex_lock(&g_trimmer.mutex);
 }

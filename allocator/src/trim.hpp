@@ -42,7 +42,11 @@ inline void trim_on_slow_path() noexcept {
     trim_tick(now);
 }
 
-// fork(): the trimmer's own lock is taken first; the child starts without a trimmer thread (it
+// fork(): the callback table's registration lock.
+void trim_callbacks_lock_for_fork() noexcept;
+void trim_callbacks_unlock_after_fork() noexcept;
+
+// fork(): the trimmer's lock, taken at its rank; the child starts without a trimmer thread (it
 // is started again lazily).
 void trimmer_fork_prepare() noexcept;
 void trimmer_fork_parent() noexcept;

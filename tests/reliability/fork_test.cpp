@@ -111,4 +111,27 @@ TEST(fork, child_uses_a_pool_while_threads_steal_from_its_victim_generation) {
   });
 }
 
+int noop_callback(void*) {
+  return 0;
+}
+int g_contexts[2];
+
+// sp_on_trim's registration lock is held for a moment by every register and remove.
+void register_and_remove(std::atomic<bool>& stop, pool_type&) {
+  int* context = &g_contexts[0];
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (sp_on_trim(noop_callback, context) == 0) sp_on_trim_remove(noop_callback, context);
+    context = context == &g_contexts[0] ? &g_contexts[1] : &g_contexts[0];
+  }
+}
+
+TEST(fork, child_registers_trim_callbacks_while_threads_register_theirs) {
+  fork_while_busy(200, register_and_remove, [](pool_type&) {
+    int mine = 0;
+    if (sp_on_trim(noop_callback, &mine) != 0) _exit(2);
+    sp_trim();
+    if (sp_on_trim_remove(noop_callback, &mine) != 0) _exit(3);
+  });
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/sanitized.hpp"
 #include "../common/watchdog.hpp"
 
 namespace {
@@ -40,6 +41,10 @@ void allocating_destructor(void* value) {
 }
 
 TEST(thread_exit, destructors_allocating_in_every_round_leave_no_heap_behind) {
+  // TSan's runtime finishes its own view of a thread in an early destructor round and crashes in
+  // instrumented code that runs in a later one (its SEGV is in __tsan::TraceSwitchPart, before
+  // any slabpool code runs).
+  if (sp_build::kThreadSanitizer) GTEST_SKIP() << "TSan cannot run code in late key destructors";
   // slabpool's own key first (made with the first heap), ours after it: in every round glibc
   // runs slabpool's destructor before ours, so ours allocates after the heap was handed over.
   sp_free(sp_malloc(1));
