@@ -24,7 +24,10 @@ fork_participant g_trimmer_party{lock_rank::trimmer, [](void*) { trimmer_fork_pr
 fork_participant g_heaps_party{lock_rank::heap_registry,
                                [](void*) { heap_registry_lock_for_fork(); },
                                [](void*) { heap_registry_unlock_after_fork(false); },
-                               [](void*) { heap_registry_unlock_after_fork(true); }, nullptr};
+                               [](void*) { heap_registry_unlock_after_fork(true); },
+                               nullptr,
+                               (1u << static_cast<unsigned>(lock_rank::heap)) |
+                                   (1u << static_cast<unsigned>(lock_rank::abandoned))};
 fork_participant g_quarantine_party{lock_rank::quarantine,
                                     [](void*) { quarantine_lock_for_fork(); },
                                     [](void*) { quarantine_unlock_after_fork(); },

@@ -95,6 +95,14 @@ void fork_participant_add(fork_participant* participant) noexcept {
   (after != nullptr ? after->next : g_first) = participant;
 }
 
+std::uint32_t fork_covered_ranks() noexcept {
+  std::lock_guard guard(g_fork_table);
+  std::uint32_t covered = 0;
+  for (const fork_participant* p = g_first; p != nullptr; p = p->next)
+    covered |= (std::uint32_t{1} << static_cast<unsigned>(p->rank)) | p->also_takes;
+  return covered;
+}
+
 void fork_participant_remove(fork_participant* participant) noexcept {
   std::lock_guard guard(g_fork_table);
   (participant->prev != nullptr ? participant->prev->next : g_first) = participant->next;

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <slabpool/detail/locks.hpp>
+#include <slabpool/pool.hpp>
+#include <slabpool/resource_pool.hpp>
 
 #include <mutex>
 #include <string>
@@ -118,6 +120,29 @@ TEST(lock_order, fork_participants_run_in_rank_order) {
   if (again == 0) _exit(0);
   waitpid(again, &status, 0);
   EXPECT_EQ(g_order, "") << "removed participants no longer run";
+}
+
+}  // namespace
+
+namespace {
+
+// A new rank without a fork participant fails here: once the core, an object pool and a
+// resource pool are in use, every rank of the list is taken around fork (the shim's over-aligned
+// registry registers when the shim loads, in its constructor).
+TEST(lock_order, every_rank_has_a_fork_participant) {
+  sp_free(sp_malloc(1));
+  sp_free(sp_malloc(std::size_t{1} << 20));
+  slabpool::object_pool<int> pool;
+  pool.get();
+  slabpool::resource_pool<int> connections([] { return 7; });
+  connections.acquire();
+  const std::uint32_t covered = slabpool::detail::fork_covered_ranks();
+  for (unsigned r = 1; r < static_cast<unsigned>(lock_rank::count_); ++r) {
+    if (static_cast<lock_rank>(r) == lock_rank::overaligned) continue;
+    EXPECT_TRUE(covered & (std::uint32_t{1} << r))
+        << "no fork participant takes '"
+        << slabpool::detail::lock_rank_name(static_cast<lock_rank>(r)) << "'";
+  }
 }
 
 }  // namespace

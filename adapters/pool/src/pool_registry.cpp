@@ -91,8 +91,9 @@ void unlock_after_fork(void*) {
   for (pool_core* p = g_pools; p != nullptr; p = p->registry_next) p->unlock_after_fork();
   g_lock.raw().unlock();
 }
-fork_participant g_fork_party{lock_rank::pool_registry, lock_for_fork, unlock_after_fork,
-                              unlock_after_fork, nullptr};
+fork_participant g_fork_party{
+    lock_rank::pool_registry, lock_for_fork, unlock_after_fork,
+    unlock_after_fork,        nullptr,       1u << static_cast<unsigned>(lock_rank::pool_victim)};
 
 void init_once() {
   if (pthread_key_create(&g_exit_key, thread_exit) != 0) pool_fatal("pthread_key_create failed");

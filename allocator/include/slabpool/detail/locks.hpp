@@ -84,11 +84,18 @@ struct fork_participant {
   void (*parent)(void* context);
   void (*child)(void* context);
   void* context;
+  // Further ranks this participant's prepare takes (e.g. the heap registry takes every heap's
+  // lock too), as bits 1 << rank.
+  std::uint32_t also_takes = 0;
   fork_participant* next = nullptr;  // the registry's list, in rank order
   fork_participant* prev = nullptr;
 };
 SLABPOOL_API void fork_participant_add(fork_participant* participant) noexcept;
 SLABPOOL_API void fork_participant_remove(fork_participant* participant) noexcept;
+// Ranks the registered participants take (bits 1 << rank). A test checks that every rank of the
+// list above is covered once the core and the pools are in use, so a new lock cannot be left out
+// of fork().
+SLABPOOL_API std::uint32_t fork_covered_ranks() noexcept;
 
 // A BasicLockable that keeps the hierarchy's books around `Lock` (std::mutex, spin_lock, ...).
 // Works with std::lock_guard, std::unique_lock and std::condition_variable_any.
