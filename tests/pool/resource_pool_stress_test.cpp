@@ -89,6 +89,42 @@ TEST(resource_pool_stress, one_object_many_threads) {
   stress(1, 6, 500 * scale());
 }
 
+// Oversubscribed on purpose (far more threads than objects and cores): barging must not starve
+// anyone. Every thread gets every one of its leases with no timeout, and the waits counted match
+// the acquires that had to queue.
+TEST(resource_pool_stress, no_waiter_starves_when_oversubscribed) {
+  conn::zero();
+  constexpr int kThreads = 16;
+  const int per_thread = 400 * scale();
+  std::vector<int> done(kThreads, 0);
+  std::atomic<int> overlaps{0};
+  {
+    slabpool::resource_pool_options<conn> o;
+    o.max_open = 2;
+    pool_t pool([] { return conn(); }, o);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; ++t) {
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i) {
+          auto l = pool.acquire(60s);                // a starved thread would time out here
+          if (l->leased.exchange(true)) ++overlaps;  // one object, one thread
+          l->leased = false;
+          ++done[static_cast<std::size_t>(t)];
+          if (i % 16 == 0) std::this_thread::yield();
+        }
+      });
+    }
+    for (auto& th : ts) th.join();
+    const auto st = pool.stats();
+    EXPECT_EQ(st.timeouts, 0u);
+    EXPECT_EQ(st.waiting, 0u);
+    EXPECT_LE(st.open, 2u);
+  }
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(done[static_cast<std::size_t>(t)], per_thread);
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(conn::alive(), 0);
+}
+
 TEST(resource_pool_fork, the_child_starts_empty_and_never_touches_the_parents_objects) {
   conn::zero();
   std::atomic<int> destroy_hooks{0};

@@ -299,4 +299,48 @@ TEST(resource_pool, every_object_is_destroyed_once_when_the_pool_goes) {
   EXPECT_EQ(conn::alive(), 0);
 }
 
+// Go's sync.Mutex rule: a thread may take a returned object past queued waiters (barging) until
+// the head of the queue has waited kStarveNs on the pool's clock; from then on returns go to the
+// queue in order and nobody barges, until a served waiter had not waited that long or was last.
+TEST(resource_pool_fairness, a_starving_waiter_is_served_before_a_barging_thread) {
+  auto o = fake_clock_options();
+  o.max_open = 1;
+  pool_t pool(make_conn, o);
+  auto held = pool.acquire();
+  const long id = held->id;
+  std::mutex m;
+  std::vector<int> order;
+  std::atomic<bool> let_go{false};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&, i] {
+      auto l = pool.acquire(60s);
+      {
+        std::lock_guard g(m);
+        order.push_back(i);
+      }
+      while (!let_go.load()) std::this_thread::yield();  // hold it while the main thread barges
+    });
+    ASSERT_TRUE(eventually([&] { return pool.stats().waiting == static_cast<size_t>(i + 1); }));
+  }
+  advance(std::chrono::nanoseconds(slabpool::detail::rp_core::kStarveNs + 1));
+  held.reset();  // the head has starved: the object is handed to it, not left for a barger
+  EXPECT_FALSE(pool.try_acquire());
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard g(m);
+    return order.size() == 1;
+  }));
+  {
+    std::lock_guard g(m);
+    EXPECT_EQ(order[0], 0);
+  }
+  let_go = true;
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+  auto again = pool.try_acquire();  // back to normal mode once the queue is empty
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, id);
+  EXPECT_EQ(pool.stats().waiting, 0u);
+}
+
 }  // namespace

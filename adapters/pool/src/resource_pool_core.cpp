@@ -73,6 +73,9 @@ rp_core::rp_core(const rp_config& c, const rp_vtable& vt, void* owner)
       max_idle_(c.max_idle),
       validate_after_(vt.validate != nullptr ? c.validate_after : 0),
       leak_threshold_(c.leak_threshold),
+      time_on_acquire_(c.max_lifetime != 0 || validate_after_ != 0),
+      time_on_release_(c.max_lifetime != 0 || c.idle_timeout != 0 || validate_after_ != 0 ||
+                       (vt.keepalive != nullptr && c.keepalive != 0)),
       vt_(vt),
       owner_(owner),
       min_idle_(c.min_idle),
@@ -132,7 +135,7 @@ void rp_core::unreserve_capacity() noexcept {
   open_.fetch_sub(1, std::memory_order_seq_cst);
   // Capacity is one of the two things a waiter waits for: pass it on (Dekker pair with the
   // waiter's re-check under the lock).
-  if ((flags_.load(std::memory_order_seq_cst) & ~kClosed) != 0) serve_waiters();
+  if (must_serve(flags_.load(std::memory_order_seq_cst))) serve_waiters();
 }
 
 rp_entry* rp_core::claim_any_idle() noexcept {
@@ -143,6 +146,22 @@ rp_entry* rp_core::claim_any_idle() noexcept {
     }
   }
   return nullptr;
+}
+
+bool rp_core::any_available() const noexcept {
+  if (open_.load(std::memory_order_seq_cst) < max_open_or_max_) return true;
+  bool idle = false;
+  for (rp_chunk* c = first_; c != nullptr && !idle; c = c->next.load(std::memory_order_acquire))
+    for (std::uint32_t i = 0; i < c->count && !idle; ++i)
+      idle = c->entries[i].state.load(std::memory_order_seq_cst) == kRpIdle;
+  return idle;
+}
+
+rp_grant rp_core::take_available() noexcept {
+  rp_grant g;
+  g.entry = claim_any_idle();
+  g.create = g.entry == nullptr && reserve_capacity();
+  return g;
 }
 
 rp_entry* rp_core::claim_free_slot() {
@@ -206,6 +225,7 @@ rp_entry* rp_core::create_entry(rp_state final_state) {
 }
 
 rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
+  if (!time_on_acquire_) return e;  // no lifetime, no validation: always fresh
   const std::int64_t t = now();
   if (t >= e->expires_at.load(std::memory_order_relaxed)) {
     destroy(e, rp_reason::lifetime);
@@ -223,22 +243,22 @@ rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
   return e;
 }
 
-rp_entry* rp_core::acquire_slow(std::chrono::steady_clock::time_point deadline, bool wait,
-                                rp_entry* claimed) {
+rp_entry* rp_core::acquire_slow(const rp_deadline& deadline, bool wait, rp_entry* claimed) {
   if (claimed != nullptr && (claimed = make_fresh(claimed)) != nullptr) return claimed;
+  std::chrono::steady_clock::time_point until{};
+  bool resolved = false;
   for (;;) {
     const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
     if (f & kClosed)
       throw resource_pool_closed(resource_errc::closed, "slabpool::resource_pool: closed");
     rp_grant g;
-    // Nobody queued: take what is there. Somebody queued: join the queue behind them (FIFO).
-    if (f == 0) {
-      g.entry = claim_any_idle();
-      g.create = g.entry == nullptr && reserve_capacity();
-    }
+    // Barge (take what is there, even past queued waiters) unless one of them starves; then
+    // join the queue behind them (FIFO).
+    if ((f & kStarving) == 0) g = take_available();
     if (g.entry == nullptr && !g.create) {
       if (!wait) return nullptr;
-      g = wait_for_grant(deadline);
+      if (!resolved) until = deadline.resolve(), resolved = true;
+      g = wait_for_grant(until);
       if (g.closed)
         throw resource_pool_closed(resource_errc::closed, "slabpool::resource_pool: closed");
     }
@@ -248,9 +268,25 @@ rp_entry* rp_core::acquire_slow(std::chrono::steady_clock::time_point deadline, 
   }
 }
 
+void rp_core::enqueue(rp_waiter* w, bool front) noexcept {
+  if (front) {
+    w->next = head_;
+    head_ = w;
+    if (tail_ == nullptr) tail_ = w;
+  } else {
+    w->next = nullptr;
+    if (tail_ != nullptr)
+      tail_->next = w;
+    else
+      head_ = w;
+    tail_ = w;
+  }
+  flags_.fetch_add(1, std::memory_order_seq_cst);
+}
+
 rp_grant rp_core::wait_for_grant(std::chrono::steady_clock::time_point deadline) {
   rp_waiter node;
-  const std::int64_t start = precise_now();
+  node.since = precise_now();
   std::unique_lock guard(lock_);
   // close() sets the flag before it empties the queue: a waiter arriving after that sweep sees it.
   if (flags_.load(std::memory_order_seq_cst) & kClosed) {
@@ -258,40 +294,59 @@ rp_grant rp_core::wait_for_grant(std::chrono::steady_clock::time_point deadline)
     g.closed = true;
     return g;
   }
-  if (tail_ != nullptr)
-    tail_->next = &node;
-  else
-    head_ = &node;
-  tail_ = &node;
-  flags_.fetch_add(1, std::memory_order_seq_cst);
-  serve_waiters_locked();  // the re-check: something may have become free meanwhile
+  enqueue(&node, false);
   bool timed_out = false;
-  while (!node.done) {
-    // Wait on the bare mutex: the rank books stay "held", which is what this thread is doing.
-    std::unique_lock raw(lock_.raw(), std::adopt_lock);
-    bool expired = false;
-    if (deadline == std::chrono::steady_clock::time_point::max())
-      node.cv.wait(raw);
-    else
-      expired = node.cv.wait_until(raw, deadline) == std::cv_status::timeout;
-    raw.release();
-    if (expired && !node.done) {
-      // Unlink ourselves; nothing was granted to us.
-      rp_waiter** link = &head_;
-      rp_waiter* prev = nullptr;
-      while (*link != &node) {
-        prev = *link;
-        link = &(*link)->next;
+  for (;;) {
+    serve_waiters_locked();  // the re-check: something may have become free meanwhile
+    while (!node.done) {
+      // Wait on the bare mutex: the rank books stay "held", which is what this thread is doing.
+      std::unique_lock raw(lock_.raw(), std::adopt_lock);
+      bool expired = false;
+      if (deadline == std::chrono::steady_clock::time_point::max())
+        node.cv.wait(raw);
+      else
+        expired = node.cv.wait_until(raw, deadline) == std::cv_status::timeout;
+      raw.release();
+      if (expired && !node.done) {
+        // Unlink ourselves; nothing was granted to us.
+        rp_waiter** link = &head_;
+        rp_waiter* prev = nullptr;
+        while (*link != &node) {
+          prev = *link;
+          link = &(*link)->next;
+        }
+        *link = node.next;
+        if (tail_ == &node) tail_ = prev;
+        flags_.fetch_sub(1, std::memory_order_seq_cst);
+        timed_out = true;
+        break;
       }
-      *link = node.next;
-      if (tail_ == &node) tail_ = prev;
-      flags_.fetch_sub(1, std::memory_order_seq_cst);
-      timed_out = true;
+    }
+    if (timed_out || !node.grant.retry) break;
+    // Woken in normal mode to compete for a returned object: try like a newcomer, unlocked.
+    guard.unlock();
+    rp_grant g;
+    if ((flags_.load(std::memory_order_seq_cst) & kClosed) == 0) g = take_available();
+    guard.lock();
+    // Full barrier, then the scan in serve_waiters_locked(): a release that saw kWoken set and
+    // skipped the wake-up is seen here (Dekker pair).
+    flags_.fetch_and(~kWoken, std::memory_order_seq_cst);
+    if (g.entry != nullptr || g.create || (flags_.load(std::memory_order_seq_cst) & kClosed)) {
+      node.grant = g;
+      node.grant.closed = g.entry == nullptr && !g.create;
+      serve_waiters_locked();  // more may have come back while we were the woken one
       break;
     }
+    // A barging thread was faster: back to the front of the queue, keeping our place. Having
+    // waited too long, we stop the barging (Go's sync.Mutex starvation mode).
+    node.done = false;
+    node.grant = rp_grant{};
+    enqueue(&node, true);
+    if (precise_now() - node.since >= kStarveNs)
+      flags_.fetch_or(kStarving, std::memory_order_seq_cst);
   }
   guard.unlock();
-  count_wait(precise_now() - start);
+  count_wait(precise_now() - node.since);
   if (timed_out) {
     timeouts_.fetch_add(1, std::memory_order_relaxed);
     throw resource_pool_timeout(resource_errc::timeout,
@@ -313,17 +368,40 @@ void rp_core::serve_waiters() noexcept {
 }
 
 void rp_core::serve_waiters_locked() noexcept {
+  std::int64_t t = 0;
   while (head_ != nullptr) {
-    rp_grant g;
-    g.entry = claim_any_idle();
-    if (g.entry == nullptr && !(g.create = reserve_capacity())) return;
+    const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
+    if ((f & kStarving) == 0) {
+      if (f & kWoken) return;  // the woken waiter runs serve_waiters_locked() again after it
+      if (t == 0) t = precise_now();
+      if (t - head_->since < kStarveNs) {
+        // Normal mode: wake the head to compete (it may lose to a barging thread).
+        if (!any_available()) return;
+        rp_waiter* w = head_;
+        head_ = w->next;
+        if (head_ == nullptr) tail_ = nullptr;
+        flags_.fetch_add(kWoken - 1, std::memory_order_seq_cst);  // one fewer queued, one woken
+        w->grant = rp_grant{};
+        w->grant.retry = true;
+        w->done = true;
+        w->cv.notify_one();  // under the lock: the node lives on its owner's stack
+        return;
+      }
+      flags_.fetch_or(kStarving, std::memory_order_seq_cst);
+    }
+    // Starvation mode: hand what is free to the head, in order.
+    rp_grant g = take_available();
+    if (g.entry == nullptr && !g.create) return;
     rp_waiter* w = head_;
     head_ = w->next;
     if (head_ == nullptr) tail_ = nullptr;
     flags_.fetch_sub(1, std::memory_order_seq_cst);
+    if (t == 0) t = precise_now();
+    // Back to normal mode once the queue is short of starving waiters (Go's rule).
+    if (head_ == nullptr || t - w->since < kStarveNs)
+      flags_.fetch_and(~kStarving, std::memory_order_seq_cst);
     w->grant = g;
     w->done = true;
-    // Under the lock: the waiter's node (and cv) live on its stack until it sees `done`.
     w->cv.notify_one();
   }
 }
@@ -331,16 +409,18 @@ void rp_core::serve_waiters_locked() noexcept {
 void rp_core::make_idle(rp_entry* e) noexcept {
   if (max_idle_ < max_open_or_max_) idle_count_.fetch_add(1, std::memory_order_relaxed);
   e->state.exchange(kRpIdle, std::memory_order_seq_cst);
-  if (flags_.load(std::memory_order_seq_cst) != 0) after_idle(e);
+  const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
+  if (f != 0) after_idle(e, f);
 }
 
-void rp_core::after_idle(rp_entry* e) noexcept {
-  if (flags_.load(std::memory_order_seq_cst) & kClosed) {
+void rp_core::after_idle(rp_entry* e, std::uint32_t f) noexcept {
+  if (f & kClosed) {
     // close() may have scanned before this entry became idle: one of us destroys it.
     if (claim_idle(e, kRpReserved)) destroy(e, rp_reason::closed);
     return;
   }
-  serve_waiters();
+  // A woken waiter in normal mode will look again after its attempt: no need for the lock.
+  if (must_serve(f)) serve_waiters();
 }
 
 void rp_core::release_slow(rp_entry* e, bool broken) noexcept {
@@ -369,6 +449,7 @@ void rp_core::close() noexcept {
       rp_waiter* w = head_;
       head_ = w->next;
       flags_.fetch_sub(1, std::memory_order_seq_cst);
+      w->grant = rp_grant{};
       w->grant.closed = true;
       w->done = true;
       w->cv.notify_one();

@@ -105,7 +105,8 @@ resource_pool_stats rp_core::stats() const noexcept {
     st.in_use += s == kRpInUse;
     st.idle += s == kRpIdle;
   });
-  st.waiting = flags_.load(std::memory_order_relaxed) & ~kClosed;
+  const std::uint32_t f = flags_.load(std::memory_order_relaxed);
+  st.waiting = (f & kWaiters) + ((f & kWoken) != 0 ? 1 : 0);  // the woken one waits too
   st.waits = waits_.load(std::memory_order_relaxed);
   st.wait_time = std::chrono::nanoseconds(wait_ns_.load(std::memory_order_relaxed));
   st.max_wait = std::chrono::nanoseconds(max_wait_ns_.load(std::memory_order_relaxed));

@@ -144,9 +144,14 @@ class resource_pool {
   lease acquire(source_site where = source_site::current()) {
     return acquire(opts_.acquire_timeout, where);
   }
-  // acquire_until(now + timeout) on the steady clock.
+  // acquire_until(now + timeout) on the steady clock, where "now" is the moment it first has to
+  // wait (an acquire that does not wait never reads the clock).
   lease acquire(std::chrono::nanoseconds timeout, source_site where = source_site::current()) {
-    return acquire_until(std::chrono::steady_clock::now() + timeout, where);
+    detail::rp_deadline d;
+    d.after = timeout;
+    d.relative = true;  // the steady clock is read only if the acquire has to wait
+    detail::rp_entry* e = core_.acquire(d, true, where);
+    return lease(this, e, core_.generation());
   }
   // An object: an idle one, or a new one while fewer than max_open are alive, or else the next
   // one returned, waiting first-come first-served until `deadline`. Idle objects past their
@@ -156,14 +161,16 @@ class resource_pool {
   // std::bad_alloc. A failed creation gives its place back.
   lease acquire_until(std::chrono::steady_clock::time_point deadline,
                       source_site where = source_site::current()) {
-    detail::rp_entry* e = core_.acquire(deadline, true, where);
+    detail::rp_deadline d;
+    d.at = deadline;
+    detail::rp_entry* e = core_.acquire(d, true, where);
     return lease(this, e, core_.generation());
   }
   // Like acquire but never waits for another lease: an idle object, or a new one if max_open
   // allows (the factory runs), else an empty lease. Throws resource_pool_closed, what the
   // factory throws, or std::bad_alloc.
   lease try_acquire(source_site where = source_site::current()) {
-    detail::rp_entry* e = core_.acquire(std::chrono::steady_clock::time_point::min(), false, where);
+    detail::rp_entry* e = core_.acquire(detail::rp_deadline{}, false, where);
     return e != nullptr ? lease(this, e, core_.generation()) : lease();
   }
 

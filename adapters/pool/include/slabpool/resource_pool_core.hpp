@@ -5,12 +5,24 @@
 // (a fork child forgot it). Ownership changes by compare-and-swap, so most acquires and releases
 // take no lock: like HikariCP's ConcurrentBag, a thread first tries the entry it returned last
 // (a thread-local hint), then scans every entry for an idle one. The lock (rank resource_pool)
-// only guards the FIFO queue of waiters; whoever makes an object or capacity available while
-// someone waits hands it to the head of the queue under that lock (database/sql's putConn).
+// only guards the FIFO queue of waiters.
+//
+// Service under contention follows Go's sync.Mutex: in normal mode a thread that finds an idle
+// object takes it even while others wait (barging: no context switch per hand-off), and a return
+// wakes the head waiter to compete for it, one woken waiter at a time (kWoken). A woken waiter
+// that loses goes back to the front of the queue. Once the head has waited kStarveNs the pool
+// switches to starvation mode: nobody barges, and every object or unit of capacity that frees up
+// is handed to the head of the queue under the lock (database/sql's putConn), in FIFO order. It
+// switches back when a served waiter had waited less than kStarveNs, or was the last one.
 //
 // The Dekker pair that keeps a waiter from sleeping next to an idle object: a releaser publishes
-// `idle` with a full barrier, then reads `flags_`; a waiter bumps `flags_` under the lock with a
-// full barrier, then scans for idle entries. At least one of them sees the other.
+// `idle` with a full barrier, then reads `flags_`; a waiter bumps `flags_` (or a woken waiter
+// clears kWoken) under the lock with a full barrier, then scans for idle entries. At least one of
+// them sees the other.
+//
+// Time: the clock is read only for the features that need it (lifetime, idle timeout,
+// validation, keep-alive, leak reports); acquire's deadline is computed only when it has to
+// wait.
 #pragma once
 
 #include <atomic>
@@ -87,17 +99,35 @@ struct rp_hint {
 inline constexpr unsigned kRpHints = 4;
 inline constinit thread_local rp_hint t_rp_hints[kRpHints] = {};
 
-// Result of waiting: an entry handed over, or the right to create one, or the pool closed.
+// Result of waiting: an entry handed over, or the right to create one, or the pool closed, or
+// (normal mode) a wake-up to compete for what was returned.
 struct rp_grant {
   rp_entry* entry = nullptr;
   bool create = false;
   bool closed = false;
+  bool retry = false;
 };
 struct rp_waiter {
   std::condition_variable cv;
   rp_waiter* next = nullptr;
+  std::int64_t since = 0;  // precise clock when it first queued (starvation threshold)
   rp_grant grant;
   bool done = false;
+};
+
+// An acquire's deadline: absolute, or relative to the moment it first has to wait (so the
+// uncontended path never reads the steady clock).
+struct rp_deadline {
+  std::chrono::steady_clock::time_point at{};
+  std::chrono::nanoseconds after{};
+  bool relative = false;
+  std::chrono::steady_clock::time_point resolve() const noexcept {
+    if (!relative) return at;
+    const auto now = std::chrono::steady_clock::now();
+    return after >= std::chrono::steady_clock::time_point::max() - now
+               ? std::chrono::steady_clock::time_point::max()
+               : now + after;
+  }
 };
 
 // The coarse monotonic clock in ns (vDSO, no syscall; resolution a few ms).
@@ -106,6 +136,11 @@ SLABPOOL_API std::int64_t rp_coarse_now() noexcept;
 class SLABPOOL_API rp_core {
  public:
   static constexpr std::uint32_t kClosed = 1u << 31;
+  static constexpr std::uint32_t kStarving = 1u << 30;   // strict FIFO hand-off
+  static constexpr std::uint32_t kWoken = 1u << 29;      // a woken waiter is competing
+  static constexpr std::uint32_t kWaiters = kWoken - 1;  // queued waiters (count)
+  // A waiter queued this long (pool clock, else steady clock) switches to starvation mode.
+  static constexpr std::int64_t kStarveNs = 1'000'000;
 
   // Registers the pool (housekeeping, stats, fork). Throws std::bad_alloc.
   rp_core(const rp_config& config, const rp_vtable& vtable, void* owner);
@@ -121,15 +156,14 @@ class SLABPOOL_API rp_core {
   // An in-use entry; nullptr only when `wait` is false and nothing is available. Throws
   // resource_pool_timeout, resource_pool_closed, resource_pool_error(create_failed), or what the
   // factory throws.
-  rp_entry* acquire(std::chrono::steady_clock::time_point deadline, bool wait,
-                    const source_site& where) {
-    const std::int64_t t = now();
+  rp_entry* acquire(const rp_deadline& deadline, bool wait, const source_site& where) {
     rp_entry* e = nullptr;
-    if (flags_.load(std::memory_order_relaxed) == 0) [[likely]] {
+    // Barging is allowed unless a waiter starves (see the header comment).
+    if ((flags_.load(std::memory_order_relaxed) & (kClosed | kStarving)) == 0) [[likely]] {
       rp_hint& h = t_rp_hints[serial_ % kRpHints];
       if (h.pool == serial_ && h.entry != nullptr && claim_idle(h.entry, kRpInUse)) {
         e = h.entry;
-        if (!fresh(e, t)) [[unlikely]]
+        if (time_on_acquire_ && !fresh(e, now())) [[unlikely]]
           e = acquire_slow(deadline, wait, e);
       }
     }
@@ -141,19 +175,24 @@ class SLABPOOL_API rp_core {
   // Takes back a leased entry: destroyed when `broken`, expired or surplus, else idle (or handed
   // to a waiter). Runs the destroy hook on the calling thread when it destroys. Never fails.
   void release(rp_entry* e, bool broken) noexcept {
-    const std::int64_t t = now();
-    if (broken || t >= e->expires_at.load(std::memory_order_relaxed)) [[unlikely]]
-      return release_slow(e, broken);
-    e->idle_since.store(t, std::memory_order_relaxed);
-    e->checked_at.store(t, std::memory_order_relaxed);
+    if (broken) [[unlikely]]
+      return release_slow(e, true);
+    if (time_on_release_) {
+      const std::int64_t t = now();
+      if (t >= e->expires_at.load(std::memory_order_relaxed)) [[unlikely]]
+        return release_slow(e, false);
+      e->idle_since.store(t, std::memory_order_relaxed);
+      e->checked_at.store(t, std::memory_order_relaxed);
+    }
     if (max_idle_ < max_open_or_max_) [[unlikely]] {
       if (idle_count_.fetch_add(1, std::memory_order_relaxed) >= max_idle_)
         return destroy_surplus(e);
     }
     e->state.exchange(kRpIdle, std::memory_order_seq_cst);
     t_rp_hints[serial_ % kRpHints] = rp_hint{serial_, e};
-    if (flags_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
-      after_idle(e);
+    const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
+    if (f != 0) [[unlikely]]
+      after_idle(e, f);
   }
 
   // Refuses new acquires, wakes every waiter with `closed`, destroys the idle objects. Leased
@@ -192,19 +231,24 @@ class SLABPOOL_API rp_core {
   }
   void note_lease(rp_entry* e, const source_site& where) noexcept;
 
-  rp_entry* acquire_slow(std::chrono::steady_clock::time_point deadline, bool wait,
-                         rp_entry* claimed);
+  rp_entry* acquire_slow(const rp_deadline& deadline, bool wait, rp_entry* claimed);
+  rp_grant take_available() noexcept;  // an idle entry or capacity, as a barging thread would
+  bool any_available() const noexcept;
   rp_entry* make_fresh(rp_entry* e) noexcept;  // nullptr when it had to be destroyed
   rp_entry* claim_any_idle() noexcept;
   bool reserve_capacity() noexcept;
   void unreserve_capacity() noexcept;
   rp_entry* create_entry(rp_state final_state);  // capacity already reserved
   rp_entry* claim_free_slot();
-  rp_grant wait_for_grant(std::chrono::steady_clock::time_point deadline);
-  void serve_waiters() noexcept;         // takes the lock
-  void serve_waiters_locked() noexcept;  // lock held
+  rp_grant wait_for_grant(std::chrono::steady_clock::time_point deadline);  // lock not held
+  void serve_waiters() noexcept;                                            // takes the lock
+  void serve_waiters_locked() noexcept;                                     // lock held
   void make_idle(rp_entry* e) noexcept;
-  void after_idle(rp_entry* e) noexcept;
+  void after_idle(rp_entry* e, std::uint32_t flags) noexcept;
+  static bool must_serve(std::uint32_t f) noexcept {  // queued waiters nobody is serving yet
+    return (f & kWaiters) != 0 && ((f & kStarving) != 0 || (f & kWoken) == 0);
+  }
+  void enqueue(rp_waiter* w, bool front) noexcept;  // lock held
   void release_slow(rp_entry* e, bool broken) noexcept;
   void destroy_surplus(rp_entry* e) noexcept;
   void destroy(rp_entry* e, rp_reason reason) noexcept;
@@ -228,8 +272,10 @@ class SLABPOOL_API rp_core {
   std::size_t max_idle_;         // SIZE_MAX = as many as max_open
   std::int64_t validate_after_;  // 0 unless a validate hook is set
   std::int64_t leak_threshold_;
+  bool time_on_acquire_;  // lifetime or validation configured: acquire reads the clock
+  bool time_on_release_;  // lifetime, idle timeout, validation or keep-alive: release does
   // Written on slow paths.
-  alignas(64) std::atomic<std::uint32_t> flags_{0};  // waiters (low 31 bits) | kClosed
+  alignas(64) std::atomic<std::uint32_t> flags_{0};  // kWaiters | kWoken | kStarving | kClosed
   std::atomic<std::uint32_t> generation_{0};
   std::atomic<std::size_t> open_{0};        // alive + being created (capacity in use)
   std::atomic<std::size_t> idle_count_{0};  // kept only when max_idle_ < max_open_or_max_
