@@ -1,6 +1,10 @@
 // Object pools (issue 7): slabpool::object_pool<T> get+put against new/delete of the same T and
 // against the classic hand-written pool (a std::mutex around a free list), for a 64 B object and
 // a 4 KiB object that is reset before reuse, on 1 and 2 threads sharing one pool.
+// The third shape, 4KiB_zeroed, is Go's: a 4 KiB buffer cleared entirely before reuse. Pools:
+// object_pool (hooks as std::function), object_pool_typed (hooks stored by type, inlined),
+// go_like (sync.Pool's per-P fast path with inlined zeroing, bench/common/go_like_pool.hpp) and
+// mutex_freelist.
 //
 // scripts/bench runs the new_delete cases under each allocator's LD_PRELOAD (glibc = none) and
 // the pool cases once in-process: object_pool lives in slabpool memory whatever is preloaded.
@@ -10,6 +14,8 @@
 #include <benchmark/benchmark.h>
 
 #include <slabpool/pool.hpp>
+
+#include "go_like_pool.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -39,6 +45,18 @@ struct large_object {  // 4 KiB: a message with an inline buffer; reset clears i
 };
 static_assert(sizeof(large_object) == 4096);
 
+struct zeroed_buffer {  // 4 KiB: Go's []byte buffer, cleared whole before it is reused
+  zeroed_buffer() { clear(); }
+  void clear() { std::memset(bytes, 0, sizeof(bytes)); }
+  unsigned char bytes[4096];
+};
+static_assert(sizeof(zeroed_buffer) == 4096);
+
+template <class T>
+struct clear_hook {  // the reset hook as a type: inlinable
+  void operator()(T& t) const noexcept { t.clear(); }
+};
+
 template <class T>
 void touch(T* p, std::size_t i) {
   reinterpret_cast<volatile char*>(p)[i & 63] = static_cast<char>(i);
@@ -58,6 +76,35 @@ void object_pool(benchmark::State& state) {
   for (auto _ : state) {
     auto h = pool.get();
     touch(h.get(), ++i);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class T>
+slabpool::object_pool<T, slabpool::default_factory<T>, clear_hook<T>>& typed_pool() {
+  static auto pool = slabpool::make_object_pool<T>(slabpool::default_factory<T>{}, clear_hook<T>{});
+  return pool;
+}
+
+template <class T>
+void object_pool_typed(benchmark::State& state) {
+  auto& pool = typed_pool<T>();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto h = pool.get();
+    touch(h.get(), ++i);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class T>
+void go_like(benchmark::State& state) {
+  using pool = bench::go_like_pool<T, clear_hook<T>>;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    T* p = pool::get();
+    touch(p, ++i);
+    pool::put(p);
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -118,8 +165,9 @@ template <class T>
 void register_object(const char* object) {
   const std::string base = std::string("pool/") + object + "/";
   for (auto [impl, fn] :
-       {std::pair{"object_pool", &object_pool<T>}, std::pair{"mutex_freelist", &mutex_pool<T>},
-        std::pair{"new_delete", &new_delete<T>}}) {
+       {std::pair{"object_pool", &object_pool<T>},
+        std::pair{"object_pool_typed", &object_pool_typed<T>}, std::pair{"go_like", &go_like<T>},
+        std::pair{"mutex_freelist", &mutex_pool<T>}, std::pair{"new_delete", &new_delete<T>}}) {
     benchmark::RegisterBenchmark((base + impl).c_str(), fn)->Threads(1)->Threads(2)->UseRealTime();
   }
 }
@@ -129,6 +177,7 @@ void register_object(const char* object) {
 int main(int argc, char** argv) {
   register_object<small_object>("64B");
   register_object<large_object>("4KiB_reset");
+  register_object<zeroed_buffer>("4KiB_zeroed");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

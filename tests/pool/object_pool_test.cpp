@@ -1,10 +1,14 @@
-// object_pool<T>: reuse, the reset hook, release/put, the per-thread bound, trim epochs, stats.
+// object_pool<T>: reuse, the reset hook, release/put, the per-thread bound, trim epochs, stats;
+// hooks stored by type (template parameters, deduction, make_object_pool).
 #include <gtest/gtest.h>
 #include <slabpool/pool.hpp>
 
+#include <array>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "pool_test_util.hpp"
@@ -228,6 +232,71 @@ TEST(object_pool, many_pools_come_and_go) {
   }
   for (auto& p : pools) EXPECT_LE(p->stats().cached, 2u);
   pools.clear();
+  EXPECT_EQ(tracked::live(), 0);
+}
+
+// A reset hook stored by type, with state: counts its calls, clears the object.
+struct counting_reset {
+  std::atomic<long>* calls;
+  void operator()(tracked& t) const noexcept {
+    t.dirty = 0;
+    ++*calls;
+  }
+};
+
+TEST(object_pool_typed_hooks, hooks_as_template_parameters_run_like_std_function_ones) {
+  std::atomic<long> resets{0};
+  {
+    slabpool::object_pool<tracked, slabpool::default_factory<tracked>, counting_reset> pool(
+        {}, counting_reset{&resets});
+    tracked* first;
+    {
+      auto h = pool.get();
+      first = h.get();
+      h->dirty = 5;
+    }
+    auto h = pool.get();
+    EXPECT_EQ(h.get(), first);
+    EXPECT_EQ(h->dirty, 0);
+    EXPECT_EQ(resets.load(), 1);
+    EXPECT_EQ(pool.stats().hits, 1u);
+  }
+  EXPECT_EQ(tracked::live(), 0);
+}
+
+TEST(object_pool_typed_hooks, deduced_from_the_hooks) {
+  int made = 0;
+  slabpool::object_pool pool([&made] { return std::vector<int>(4, ++made); },
+                             [](std::vector<int>& v) noexcept { v.assign(v.size(), 0); });
+  static_assert(std::is_same_v<decltype(pool)::value_type, std::vector<int>>);
+  { auto h = pool.get(); }
+  auto h = pool.get();
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(*h, std::vector<int>(4, 0));
+  slabpool::object_pool only_factory([] { return std::string(3, 'q'); });
+  EXPECT_EQ(*only_factory.get(), "qqq");
+}
+
+TEST(object_pool_typed_hooks, make_object_pool_and_a_throwing_typed_reset) {
+  auto zeroing = slabpool::make_object_pool<std::array<unsigned char, 4096>>(
+      slabpool::default_factory<std::array<unsigned char, 4096>>{},
+      [](std::array<unsigned char, 4096>& b) noexcept { b.fill(0); });
+  {
+    auto h = zeroing.get();
+    h->fill(0xab);
+  }
+  auto h = zeroing.get();
+  EXPECT_EQ((*h)[0], 0);
+  EXPECT_EQ((*h)[4095], 0);
+  h.reset();
+  EXPECT_EQ(zeroing.stats().cached, 1u);
+
+  auto throwing = slabpool::make_object_pool<tracked>(
+      slabpool::default_factory<tracked>{}, [](tracked&) { throw std::runtime_error("dirty"); });
+  { auto t = throwing.get(); }  // swallowed: the object is destroyed, as with std::function
+  EXPECT_EQ(throwing.stats().cached, 0u);
+  auto kept = throwing.get().release();
+  EXPECT_THROW(throwing.put(std::move(kept)), std::runtime_error);
   EXPECT_EQ(tracked::live(), 0);
 }
 
