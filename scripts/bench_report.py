@@ -70,6 +70,80 @@ def matrix(agg, suite, names, columns, metric, higher, scale=1.0, label=lambda n
     return "\n".join(out)
 
 
+def baseline_matrix(agg, suite, names, columns, base, metric, higher):
+    """Like matrix(), but each cell's ratio is to `base` measured in the same run: the median of
+    the per-run ratios (the runs interleave the implementations, so a loaded machine slows both
+    sides of one ratio alike)."""
+    head = ["benchmark"] + columns + [base]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells, meds = [name], {}
+        for c in columns + [base]:
+            s = agg.s(suite, name, c, metric)
+            meds[c] = s["median"] if s else None
+        if not any(v is not None for v in meds.values()):
+            continue
+        present = {c: v for c, v in meds.items() if v is not None}
+        best = (max if higher else min)(present, key=present.get)
+        bvals = agg.vals.get((suite, name, base, metric), [])
+        for c in columns + [base]:
+            s = agg.s(suite, name, c, metric)
+            if not s:
+                cells.append("–")
+                continue
+            text = f"**{fmt(s['median'])}**" if c == best else fmt(s["median"])
+            if s["spread"] > WIDE_SPREAD:
+                text += " ⚠"
+                agg.wide.append(f"{suite} {name} under {c}: runs spread {s['spread']:.0%}")
+            sub = [f"{fmt(s['min'])}–{fmt(s['max'])}"]
+            cvals = agg.vals.get((suite, name, c, metric), [])
+            if c != base and bvals and len(cvals) == len(bvals):
+                ratios = bc.summarize([v / b for v, b in zip(cvals, bvals) if b])
+                if ratios:
+                    sub.append(f"÷base {ratios['median']:.2f}")
+            cells.append(text + "<br><sub>" + " · ".join(sub) + "</sub>")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+RP_COLUMNS = ["resource_pool", "resource_pool_untimed"]
+RP_TABLES = [  # title, metric, higher is better
+    ("Resource pools (issue 14): acquire+release throughput (M ops/s); resource_pool (defaults: "
+     "idle timeout and max lifetime on, a coarse clock read on acquire and on release), "
+     "resource_pool_untimed (both off: the hand-written pool's features) vs the hand-written "
+     "mutex+condvar+deque pool (base); ÷base = median of the per-run ratios; rows: threads, "
+     "max_open (2× threads = nobody waits; threads/4 = most acquires wait)", "mops", True),
+    ("Resource pools: acquire latency p50 (ns, lower is better; every 8th acquire timed)",
+     "p50_ns", False),
+    ("Resource pools: acquire latency p99 (ns, lower is better)", "p99_ns", False),
+    ("Resource pools: fairness, ops of the slowest thread ÷ ops of the fastest (1 = even "
+     "service, 0 = a thread did nothing: at 64 threads on few cores the scheduler alone can "
+     "do that in a short run)", "fairness", True),
+]
+
+
+def go_pool_section(agg):
+    """object_pool against the Go sync.Pool stand-in (issue 14), ratios within each run."""
+    names = agg.names("micro_pool")
+    if not names:
+        return []
+    return ["### Object pools vs Go's sync.Pool fast path (M pairs/s): object_pool (std::function "
+            "hooks), object_pool_typed (hooks stored by type) vs go_like (base: a per-thread "
+            "private slot with inlined reset, bench/common/go_like_pool.hpp); 4KiB_zeroed = the "
+            "whole buffer cleared before reuse; ÷base = median of the per-run ratios", "",
+            baseline_matrix(agg, "micro_pool", names, ["object_pool", "object_pool_typed"],
+                            "go_like", "mops", True), ""]
+
+
+def resource_pool_section(agg):
+    names = agg.names("resource_pool")
+    md = []
+    for title, metric, higher in RP_TABLES if names else []:
+        md += [f"### {title}", "", baseline_matrix(agg, "resource_pool", names, RP_COLUMNS,
+                                                   "mutex_deque", metric, higher), ""]
+    return md
+
+
 def slabpool_column(allocs):
     return next((a for a in allocs if a.startswith("slabpool")), None)
 
@@ -247,18 +321,8 @@ def write_report(out):
         ("Object pools (issue 7): get+put of one object (M pairs/s); glibc/jemalloc/mimalloc = "
          "new+delete of the same object under that allocator; mutex_freelist = a std::mutex "
          "around a free list; rows: object/threads sharing the pool", "micro_pool", ".",
-         "mops", True, 1, ["object_pool", "mutex_freelist", "glibc", "jemalloc", "mimalloc"]),
-        ("Resource pools (issue 14): acquire+release throughput (M ops/s); resource_pool vs the "
-         "hand-written mutex+condvar+deque pool; rows: threads, max_open (2× threads = nobody "
-         "waits; threads/4 = most acquires wait)", "resource_pool", ".", "mops", True, 1,
-         ["resource_pool", "mutex_deque"]),
-        ("Resource pools: acquire latency p50 (ns, lower is better; every 8th acquire timed)",
-         "resource_pool", ".", "p50_ns", False, 1, ["resource_pool", "mutex_deque"]),
-        ("Resource pools: acquire latency p99 (ns, lower is better)", "resource_pool", ".",
-         "p99_ns", False, 1, ["resource_pool", "mutex_deque"]),
-        ("Resource pools: fairness, ops of the slowest thread ÷ ops of the fastest (1 = even "
-         "service, 0 = a thread starved)", "resource_pool", ".", "fairness", True, 1,
-         ["resource_pool", "mutex_deque"]),
+         "mops", True, 1, ["object_pool", "object_pool_typed", "go_like", "mutex_freelist",
+                           "glibc", "jemalloc", "mimalloc"]),
         ("Workload throughput (M ops/s; pipeline: M messages/s)", "workload",
          "^(churn|fragmentation)$", "ops_per_s", True, 1e-6, allocs),
         ("", "workload", "^pipeline$", "messages_per_s", True, 1e-6, allocs),
@@ -277,6 +341,8 @@ def write_report(out):
         if names:
             md += ([f"### {title}", ""] if title else []) + [
                 matrix(agg, suite, names, cols, metric, higher, scale), ""]
+    md += go_pool_section(agg)
+    md += resource_pool_section(agg)
     md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
     made = plots(agg, allocs, resources, ins["rows"], meta, out)
     md += ["## Plots", ""] + [f"![{t}]({f})" for t, f in made] + [""]

@@ -117,7 +117,7 @@ class Runner:
         for a in self.allocs:
             if a["name"] in ("glibc", "jemalloc", "mimalloc"):
                 self.gbench("micro_pool", exe, a["name"], a["preload"], run, "/new_delete/", split)
-        self.gbench("micro_pool", exe, "pools", None, run, "/(object_pool|mutex_freelist)/", split)
+        self.gbench("micro_pool", exe, "pools", None, run, "/(object_pool|object_pool_typed|go_like|mutex_freelist)/", split)
 
     def resource_pool(self, run):
         """resource_pool vs the hand-written mutex+condvar+deque pool (issue 14), in-process:

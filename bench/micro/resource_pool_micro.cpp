@@ -2,7 +2,10 @@
 // acquire+release throughput and acquire latency (p50, p99, max) at 1, 2, 8 and 64 threads, with
 // max_open above the thread count (2x: nobody waits) and below it (threads/4: most acquires
 // wait). Each lease touches its object and gives it back at once, so contended runs measure the
-// hand-off itself. Fairness = ops of the slowest thread / ops of the fastest (1 = even service).
+// hand-off itself. resource_pool runs twice: with its default idle timeout and max lifetime
+// (they cost a clock read on acquire and on release) and "untimed", with the features the
+// hand-written pool has. Fairness = ops of the slowest thread / ops of the fastest (1 = even
+// service).
 //
 // Prints one line per case: RESULT impl=<name> threads=N max_open=M mops=... p50_ns=...
 // p99_ns=... max_ns=... fairness=...   (scripts/bench reads these; see bench/README.md)
@@ -37,13 +40,20 @@ struct thread_result {
   std::vector<std::uint32_t> samples;
 };
 
+// timed: the defaults (idle timeout and max lifetime on: one coarse clock read per acquire and
+// one per release). Untimed: both off, the features the hand-written pool has (no clock read).
+template <bool kTimed>
 struct sp_impl {
   explicit sp_impl(std::size_t max_open) : pool([] { return connection(); }, opts(max_open)) {}
   static slabpool::resource_pool_options<connection> opts(std::size_t max_open) {
-    slabpool::resource_pool_options<connection> o;  // defaults: idle timeout and lifetime on
+    slabpool::resource_pool_options<connection> o;
     o.name = "bench";
     o.max_open = max_open;
     o.acquire_timeout = std::chrono::seconds(60);
+    if (!kTimed) {
+      o.idle_timeout.reset();
+      o.max_lifetime.reset();
+    }
     return o;
   }
   void one() {
@@ -151,8 +161,9 @@ int main(int argc, char** argv) {
     const std::size_t above = static_cast<std::size_t>(threads) * 2;
     const std::size_t below = std::max(1, threads / 4);
     for (std::size_t max_open : {above, below}) {
-      run_case<sp_impl>("resource_pool", threads, max_open, seconds);
+      run_case<sp_impl<true>>("resource_pool", threads, max_open, seconds);
       run_case<baseline_impl>("mutex_deque", threads, max_open, seconds);
+      run_case<sp_impl<false>>("resource_pool_untimed", threads, max_open, seconds);
     }
   }
   return 0;
