@@ -318,6 +318,8 @@ rp_grant rp_core::wait_for_grant(std::chrono::steady_clock::time_point deadline)
         *link = node.next;
         if (tail_ == &node) tail_ = prev;
         flags_.fetch_sub(1, std::memory_order_seq_cst);
+        // Nobody left to starve: let newcomers barge again.
+        if (head_ == nullptr) flags_.fetch_and(~kStarving, std::memory_order_seq_cst);
         timed_out = true;
         break;
       }
