@@ -109,7 +109,7 @@ def baseline_matrix(agg, suite, names, columns, base, metric, higher):
 RP_COLUMNS = ["resource_pool", "resource_pool_untimed"]
 RP_TABLES = [  # title, metric, higher is better
     ("Resource pools (issue 14): acquire+release throughput (M ops/s); resource_pool (defaults: "
-     "idle timeout and max lifetime on, a coarse clock read on acquire and on release), "
+     "idle timeout and max lifetime on, read from the cached clock on acquire and release), "
      "resource_pool_untimed (both off: the hand-written pool's features) vs the hand-written "
      "mutex+condvar+deque pool (base); ÷base = median of the per-run ratios; rows: threads, "
      "max_open (2× threads = nobody waits; threads/4 = most acquires wait)", "mops", True),
@@ -132,7 +132,20 @@ def go_pool_section(agg):
             "private slot with inlined reset, bench/common/go_like_pool.hpp); 4KiB_zeroed = the "
             "whole buffer cleared before reuse; ÷base = median of the per-run ratios", "",
             baseline_matrix(agg, "micro_pool", names, ["object_pool", "object_pool_typed"],
-                            "go_like", "mops", True), ""]
+                            "go_like", "mops", True), "",
+            *go_sync_pool_table(agg, names)]
+
+
+def go_sync_pool_table(agg, names):
+    """object_pool next to Go's real sync.Pool (bench/go, Go's testing.B), when go was found."""
+    if not any(k[0] == "micro_pool" and k[2] == "go_sync_pool" for k in agg.vals):
+        return []
+    return ["### Object pools vs Go's real sync.Pool (ns per get+put, lower is better; threads:2 "
+            "= aggregate over both threads, Go: two goroutines with GOMAXPROCS=2): go_sync_pool = "
+            "Go's testing.B on bench/go/syncpool_test.go, run right after the C++ pools in each "
+            "run; ÷base = median of the per-run ratios (below 1: object_pool is faster)", "",
+            baseline_matrix(agg, "micro_pool", names, ["object_pool", "object_pool_typed"],
+                            "go_sync_pool", "ns_op", False), ""]
 
 
 def resource_pool_section(agg):
@@ -321,8 +334,8 @@ def write_report(out):
         ("Object pools (issue 7): get+put of one object (M pairs/s); glibc/jemalloc/mimalloc = "
          "new+delete of the same object under that allocator; mutex_freelist = a std::mutex "
          "around a free list; rows: object/threads sharing the pool", "micro_pool", ".",
-         "mops", True, 1, ["object_pool", "object_pool_typed", "go_like", "mutex_freelist",
-                           "glibc", "jemalloc", "mimalloc"]),
+         "mops", True, 1, ["object_pool", "object_pool_typed", "go_like", "go_sync_pool",
+                           "mutex_freelist", "glibc", "jemalloc", "mimalloc"]),
         ("Workload throughput (M ops/s; pipeline: M messages/s)", "workload",
          "^(churn|fragmentation)$", "ops_per_s", True, 1e-6, allocs),
         ("", "workload", "^pipeline$", "messages_per_s", True, 1e-6, allocs),

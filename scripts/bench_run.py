@@ -5,6 +5,8 @@ instruction counts, plus results.json/results.csv (one row per run and metric) a
 import argparse
 import csv
 import json
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -87,6 +89,8 @@ class Runner:
             unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
             self.record(suite, name, alloc, run, "mops", b["items_per_second"] / 1e6)
             self.record(suite, name, alloc, run, "iter_ms", b["real_time"] * unit / 1e6)
+            if suite == "micro_pool":  # ns per get+put over all threads, like Go's ns/op
+                self.record(suite, name, alloc, run, "ns_op", 1e3 / (b["items_per_second"] / 1e6))
             if "INSTRUCTIONS" in b:  # only when perf counters work (not on every machine)
                 self.record(suite, name, alloc, run, "instr_per_iter", b["INSTRUCTIONS"])
 
@@ -118,6 +122,31 @@ class Runner:
             if a["name"] in ("glibc", "jemalloc", "mimalloc"):
                 self.gbench("micro_pool", exe, a["name"], a["preload"], run, "/new_delete/", split)
         self.gbench("micro_pool", exe, "pools", None, run, "/(object_pool|object_pool_typed|go_like|mutex_freelist)/", split)
+
+    def go_sync_pool(self, run):
+        """Go's own sync.Pool in the object_pool shapes (bench/go/syncpool_test.go), when `go` is
+        installed: column go_sync_pool of the micro_pool suite, rows named like the C++ ones."""
+        go = shutil.which("go")
+        if go is None:
+            return
+        src = Path(__file__).resolve().parent.parent / "bench" / "go"
+        tmp = Path("/tmp") / "slabpool-bench-go"
+        # Standard library only: no module download is needed, GOPROXY=off makes sure of it.
+        cmd = ["env", f"GOCACHE={tmp}/cache", f"GOPATH={tmp}/path", "GOFLAGS=", "GOPROXY=off",
+               go, "test", "-run", "^$", "-bench", "^BenchmarkSyncPool$", "-cpu", "2",
+               "-benchtime", f"{self.cfg['min_time']}s"]
+        r = bc.run(cmd, timeout=900, cwd=str(src))
+        if r["rc"] != 0:
+            return self.fail("go sync.Pool bench", "go_sync_pool", run, r)
+        log = self.raw / "micro_pool" / f"go_sync_pool-run{run}.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(r["out"])
+        # BenchmarkSyncPool/<object>/threads:N-<GOMAXPROCS>  <iterations>  <x> ns/op ...
+        for m in re.finditer(r"^BenchmarkSyncPool/(\S+?)-\d+\s+\d+\s+([0-9.]+) ns/op", r["out"],
+                             re.M):
+            name, ns = m.group(1), float(m.group(2))
+            self.record("micro_pool", name, "go_sync_pool", run, "ns_op", ns)
+            self.record("micro_pool", name, "go_sync_pool", run, "mops", 1e3 / ns)
 
     def resource_pool(self, run):
         """resource_pool vs the hand-written mutex+condvar+deque pool (issue 14), in-process:
@@ -160,7 +189,11 @@ class Runner:
     def run_all(self, runs, inscount_runs):
         names = list(self.cfg["workloads"])
         jemalloc = next((a for a in self.allocs if a["name"] == "jemalloc"), None)
-        per_run = len(self.allocs) + 3 + (1 if jemalloc else 0) + len(names) * len(self.allocs)
+        go = shutil.which("go") is not None
+        if not go:
+            self.notes.append("go not found: no Go sync.Pool column (apt-get install golang-go)")
+        per_run = (len(self.allocs) + 3 + (1 if jemalloc else 0) + (1 if go else 0) +
+                   len(names) * len(self.allocs))
         _, ins_jobs = bench_inscount.jobs(self.build)
         progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
         t0 = time.monotonic()
@@ -175,6 +208,9 @@ class Runner:
                 self.micro_pmr(run, jemalloc["preload"], "jemalloc", "pmr-jemalloc")
             progress.step(f"micro object pools (run {run}/{runs})")
             self.micro_pool(run)
+            if go:  # right after object_pool, so both see the same load
+                progress.step(f"Go sync.Pool, same shapes (run {run}/{runs})")
+                self.go_sync_pool(run)
             progress.step(f"resource pools vs mutex+condvar+deque (run {run}/{runs})")
             self.resource_pool(run)
             for name in names:

@@ -1,0 +1,3 @@
+module slabpool/bench/go
+
+go 1.19
