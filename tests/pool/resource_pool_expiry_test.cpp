@@ -1,10 +1,12 @@
 // resource_pool housekeeping with a fake clock: idle timeout down to min_idle, max lifetime with
 // jitter (on borrow, on return, in housekeeping), keep-alive, min_idle refill, max_idle surplus,
-// leak reports, and housekeeping driven by slabpool's trim passes. No wall time is asserted.
+// leak reports, and housekeeping driven by slabpool's trim passes; the cached clock that borrow and
+// return read without a fake clock, driven by a test source. No wall time is asserted.
 #include <gtest/gtest.h>
 #include <slabpool/slabpool.h>
 #include <slabpool/resource_pool.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -180,6 +182,96 @@ TEST(resource_pool_expiry, slabpool_trim_passes_run_the_housekeeping) {
   advance(2s);
   sp_trim_decay();  // a trim pass: its callbacks include the resource pools' housekeeping
   EXPECT_EQ(pool.stats().destroyed_idle, 3u);
+}
+
+// Without a fake clock, borrow and return read the process-wide cached clock; here the real clock
+// behind it is a test source, and only what the rules say refreshes the cache.
+class cached_clock : public ::testing::Test {
+ protected:
+  static inline std::atomic<std::int64_t> source_ns{3'600'000'000'000};  // 1 h
+  static std::int64_t source() noexcept { return source_ns.load(); }
+  void SetUp() override {
+    sp_option_set(SP_OPTION_BACKGROUND_TRIM, 0);  // no pass refreshes behind the test's back
+    slabpool::detail::rp_clock_set_source(source);
+    slabpool::detail::rp_clock_set(0);
+    slabpool::detail::t_rp_clock_budget = 1u << 30;  // no per-thread refresh unless asked
+  }
+  void TearDown() override {
+    slabpool::detail::rp_clock_set_source(nullptr);
+    slabpool::detail::rp_clock_set(0);
+    slabpool::detail::t_rp_clock_budget = 0;
+  }
+  static void advance_source(std::chrono::nanoseconds d) { source_ns += d.count(); }
+  static std::int64_t cached() { return slabpool::detail::rp_clock.ns.load(); }
+};
+
+TEST_F(cached_clock, a_return_stamped_from_a_stale_cache_never_expires_early) {
+  slabpool::resource_pool_options<conn> o;  // real clock: borrow and return read the cache
+  o.idle_timeout = 60s;
+  o.max_lifetime.reset();
+  pool_t pool(make_conn, o);
+  {
+    auto a = pool.acquire();  // creation reads the real clock and refreshes the cache
+    EXPECT_EQ(cached(), source());
+    advance_source(10min);  // nothing refreshes the cache while it is leased
+  }  // the return stamps the stale cache: 10 min before the return really happened
+  EXPECT_EQ(cached(), source() - std::chrono::nanoseconds(10min).count());
+  pool.housekeep();  // the stamp says idle for 10 min: corrected to now, not destroyed
+  EXPECT_EQ(cached(), source());
+  EXPECT_EQ(pool.stats().destroyed_idle, 0u);
+  EXPECT_EQ(pool.stats().idle, 1u);
+  advance_source(59s);
+  pool.housekeep();
+  EXPECT_EQ(pool.stats().destroyed_idle, 0u);
+  advance_source(2s);  // idle_timeout after the pass that corrected it: now it goes
+  pool.housekeep();
+  EXPECT_EQ(pool.stats().destroyed_idle, 1u);
+}
+
+TEST_F(cached_clock, borrow_sees_lifetime_through_the_cache_until_a_refresh) {
+  slabpool::resource_pool_options<conn> o;
+  o.max_lifetime = 60s;
+  o.lifetime_jitter = 0;
+  o.idle_timeout.reset();
+  pool_t pool(make_conn, o);
+  long id;
+  {
+    auto a = pool.acquire();
+    id = a->id;
+  }
+  advance_source(61s);
+  {
+    auto b = pool.acquire();  // the cache lags: still within its lifetime (the documented S)
+    EXPECT_EQ(b->id, id);
+  }
+  EXPECT_EQ(pool.stats().destroyed_lifetime, 0u);
+  slabpool::detail::t_rp_clock_budget = 0;  // this thread's next return reads the real clock
+  {
+    auto c = pool.acquire();  // the borrow does not refresh: still the same object
+    EXPECT_EQ(c->id, id);
+  }  // the return does: expired, destroyed
+  EXPECT_EQ(pool.stats().destroyed_lifetime, 1u);
+  EXPECT_EQ(cached(), source());
+  {
+    auto d = pool.acquire();
+    EXPECT_NE(d->id, id);
+  }
+  // A housekeeping pass refreshes the cache too.
+  advance_source(1s);
+  pool.housekeep();
+  EXPECT_EQ(cached(), source());
+}
+
+TEST_F(cached_clock, a_fake_clock_is_read_directly) {
+  auto o = fake_clock_options();
+  o.idle_timeout = 10s;
+  pool_t pool(make_conn, o);
+  fill(pool, 1);
+  advance_source(1h);  // the cache and its source are not the pool's clock
+  advance(11s);
+  pool.housekeep();
+  EXPECT_EQ(pool.stats().destroyed_idle, 1u);
+  EXPECT_EQ(cached(), 0);
 }
 
 }  // namespace

@@ -65,6 +65,29 @@ std::int64_t rp_coarse_now() noexcept {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+rp_clock_cache rp_clock;
+namespace {
+std::atomic<std::int64_t (*)() noexcept> g_clock_source{nullptr};
+}
+
+std::int64_t rp_clock_refresh() noexcept {
+  std::int64_t (*source)() noexcept = g_clock_source.load(std::memory_order_relaxed);
+  const std::int64_t t = (source != nullptr ? source() : rp_coarse_now()) & ~std::int64_t{1};
+  // Only forward: two refreshing threads may finish in either order.
+  std::int64_t cached = rp_clock.ns.load(std::memory_order_relaxed);
+  while (t > cached && !rp_clock.ns.compare_exchange_weak(cached, t, std::memory_order_relaxed)) {
+  }
+  return t;
+}
+
+void rp_clock_set_source(std::int64_t (*source)() noexcept) noexcept {
+  g_clock_source.store(source, std::memory_order_relaxed);
+}
+
+void rp_clock_set(std::int64_t ns) noexcept {
+  rp_clock.ns.store(ns & ~std::int64_t{1}, std::memory_order_relaxed);
+}
+
 rp_core::rp_core(const rp_config& c, const rp_vtable& vt, void* owner)
     : serial_(g_serial.fetch_add(1, std::memory_order_relaxed)),
       clock_(c.clock),
@@ -76,6 +99,7 @@ rp_core::rp_core(const rp_config& c, const rp_vtable& vt, void* owner)
       time_on_acquire_(c.max_lifetime != 0 || validate_after_ != 0),
       time_on_release_(c.max_lifetime != 0 || c.idle_timeout != 0 || validate_after_ != 0 ||
                        (vt.keepalive != nullptr && c.keepalive != 0)),
+      stamp_checked_(validate_after_ != 0 || (vt.keepalive != nullptr && c.keepalive != 0)),
       vt_(vt),
       owner_(owner),
       min_idle_(c.min_idle),
@@ -214,7 +238,7 @@ rp_entry* rp_core::create_entry(rp_state final_state) {
   const std::int64_t t = now();
   e->object = object;
   e->expires_at.store(t + jittered_lifetime(), std::memory_order_relaxed);
-  e->idle_since.store(t, std::memory_order_relaxed);
+  e->idle_since.store(clock_ != nullptr ? t : rp_stamp_exact(t), std::memory_order_relaxed);
   e->checked_at.store(t, std::memory_order_relaxed);
   created_.fetch_add(1, std::memory_order_relaxed);
   if (final_state == kRpIdle)
@@ -226,7 +250,8 @@ rp_entry* rp_core::create_entry(rp_state final_state) {
 
 rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
   if (!time_on_acquire_) return e;  // no lifetime, no validation: always fresh
-  const std::int64_t t = now();
+  // A borrow that missed its hint lands here on two threads: the cached clock, like the hint.
+  const std::int64_t t = cached_now_quiet();
   if (t >= e->expires_at.load(std::memory_order_relaxed)) {
     destroy(e, rp_reason::lifetime);
     return nullptr;
@@ -238,7 +263,7 @@ rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
       destroy(e, rp_reason::validation);
       return nullptr;
     }
-    e->checked_at.store(t, std::memory_order_relaxed);
+    e->checked_at.store(now(), std::memory_order_relaxed);  // the hook took time: read again
   }
   return e;
 }
@@ -257,7 +282,11 @@ rp_entry* rp_core::acquire_slow(const rp_deadline& deadline, bool wait, rp_entry
     if ((f & kStarving) == 0) g = take_available();
     if (g.entry == nullptr && !g.create) {
       if (!wait) return nullptr;
-      if (!resolved) until = deadline.resolve(), resolved = true;
+      if (!resolved) {
+        until = deadline.resolve();
+        resolved = true;
+        if (clock_ == nullptr) rp_clock_refresh();  // about to sleep: 10 ns is nothing here
+      }
       g = wait_for_grant(until);
       if (g.closed)
         throw resource_pool_closed(resource_errc::closed, "slabpool::resource_pool: closed");

@@ -66,9 +66,17 @@ bool rp_core::housekeep() noexcept {
     }
     if (s != kRpIdle) return;
     const bool expired = t >= e->expires_at.load(std::memory_order_relaxed);
+    std::int64_t since = e->idle_since.load(std::memory_order_relaxed);
+    if (clock_ == nullptr && !rp_stamp_is_exact(since)) {
+      // Stamped on return from the cached clock: the return happened at or after `since`, up
+      // to S later, and before now. Count its idle time from now: late by up to one pass,
+      // never early. A failed CAS means it was borrowed meanwhile (not stale either).
+      const std::int64_t exact = rp_stamp_exact(since > t ? since : t);
+      e->idle_since.compare_exchange_strong(since, exact, std::memory_order_relaxed);
+      since = exact;
+    }
     // Idle timeout only trims down to min_idle (HikariCP's rule): the rest stay warm.
-    const bool stale = idle_timeout_ != 0 && idle > min_idle_ &&
-                       t - e->idle_since.load(std::memory_order_relaxed) >= idle_timeout_;
+    const bool stale = idle_timeout_ != 0 && idle > min_idle_ && t - since >= idle_timeout_;
     const bool ping =
         keepalive_ != 0 && t - e->checked_at.load(std::memory_order_relaxed) >= keepalive_;
     if (!expired && !stale && !ping) {
@@ -93,7 +101,11 @@ bool rp_core::housekeep() noexcept {
   });
   refill(idle);
   housekeeping_.store(false, std::memory_order_release);
-  return pending || (min_idle_ != 0 && !closed());
+  // While objects are out on the cached clock, later passes keep refreshing it: that is what
+  // bounds its staleness (S) when the trimmer is on.
+  const bool clock_users =
+      clock_ == nullptr && time_on_release_ && open_.load(std::memory_order_relaxed) != 0;
+  return pending || clock_users || (min_idle_ != 0 && !closed());
 }
 
 resource_pool_stats rp_core::stats() const noexcept {

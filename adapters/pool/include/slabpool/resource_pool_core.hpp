@@ -22,7 +22,8 @@
 //
 // Time: the clock is read only for the features that need it (lifetime, idle timeout,
 // validation, keep-alive, leak reports); acquire's deadline is computed only when it has to
-// wait.
+// wait. Borrow and return read the cached clock (resource_pool_clock.hpp), slow paths the real
+// one; a fake clock in the options is always read directly.
 #pragma once
 
 #include <atomic>
@@ -34,6 +35,7 @@
 
 #include "slabpool/detail/locks.hpp"
 #include "slabpool/export.h"
+#include "slabpool/resource_pool_clock.hpp"
 #include "slabpool/resource_pool_types.hpp"
 
 namespace slabpool::detail {
@@ -54,7 +56,7 @@ struct alignas(64) rp_entry {
   std::atomic<std::uint32_t> state{kRpFree};
   void* object = nullptr;                   // the T, valid while idle, in use or reserved
   std::atomic<std::int64_t> expires_at{0};  // clock ns: creation + jittered max_lifetime
-  std::atomic<std::int64_t> idle_since{0};  // when it was last returned (idle timeout)
+  std::atomic<std::int64_t> idle_since{0};  // last returned (idle timeout; see rp_stamp_exact)
   std::atomic<std::int64_t> checked_at{0};  // last known good: returned, validated, kept alive
   // Where and when it was leased (leak detection), under a sequence lock: odd = being written.
   std::atomic<std::uint32_t> lease_seq{0};
@@ -149,8 +151,17 @@ class SLABPOOL_API rp_core {
   // Unregisters and closes; entries still leased are the caller's error (see shutdown()).
   ~rp_core();
 
+  // The real clock (refreshing the cache), or the pool's fake clock.
   std::int64_t now() const noexcept {
-    return clock_ != nullptr ? clock_().count() : rp_coarse_now();
+    return clock_ != nullptr ? clock_().count() : rp_clock_refresh();
+  }
+  // The cached clock (up to S behind), or the pool's fake clock: for return (which counts
+  // toward the thread's periodic real read) and borrow (which does not: one count per pair).
+  std::int64_t cached_now() const noexcept {
+    return clock_ != nullptr ? clock_().count() : rp_cached_now();
+  }
+  std::int64_t cached_now_quiet() const noexcept {
+    return clock_ != nullptr ? clock_().count() : rp_cached_now_quiet();
   }
 
   // An in-use entry; nullptr only when `wait` is false and nothing is available. Throws
@@ -163,7 +174,7 @@ class SLABPOOL_API rp_core {
       rp_hint& h = t_rp_hints[serial_ % kRpHints];
       if (h.pool == serial_ && h.entry != nullptr && claim_idle(h.entry, kRpInUse)) {
         e = h.entry;
-        if (time_on_acquire_ && !fresh(e, now())) [[unlikely]]
+        if (time_on_acquire_ && !fresh(e, cached_now_quiet())) [[unlikely]]
           e = acquire_slow(deadline, wait, e);
       }
     }
@@ -178,11 +189,13 @@ class SLABPOOL_API rp_core {
     if (broken) [[unlikely]]
       return release_slow(e, true);
     if (time_on_release_) {
-      const std::int64_t t = now();
+      // Cached: the stamp may be up to S early; housekeeping corrects it before it counts
+      // (a cached stamp has bit 0 clear), so the idle timeout never closes an object early.
+      const std::int64_t t = cached_now();
       if (t >= e->expires_at.load(std::memory_order_relaxed)) [[unlikely]]
         return release_slow(e, false);
       e->idle_since.store(t, std::memory_order_relaxed);
-      e->checked_at.store(t, std::memory_order_relaxed);
+      if (stamp_checked_) e->checked_at.store(t, std::memory_order_relaxed);
     }
     if (max_idle_ < max_open_or_max_) [[unlikely]] {
       if (idle_count_.fetch_add(1, std::memory_order_relaxed) >= max_idle_)
@@ -274,6 +287,7 @@ class SLABPOOL_API rp_core {
   std::int64_t leak_threshold_;
   bool time_on_acquire_;  // lifetime or validation configured: acquire reads the clock
   bool time_on_release_;  // lifetime, idle timeout, validation or keep-alive: release does
+  bool stamp_checked_;    // validation or keep-alive: a return refreshes checked_at
   // Written on slow paths.
   alignas(64) std::atomic<std::uint32_t> flags_{0};  // kWaiters | kWoken | kStarving | kClosed
   std::atomic<std::uint32_t> generation_{0};
