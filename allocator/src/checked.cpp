@@ -94,7 +94,9 @@ void free_small(slab* s, void* p, std::size_t size_hint, const char* operation) 
     report(operation, p, bs, "interior pointer, %zu bytes into the block at offset %zu of its slab",
            offset % bs, offset - offset % bs);
   }
-  if (offset / bs >= s->carved) report(operation, p, bs, "never allocated");
+  // The owner may be carving more of this slab right now (under its heap lock, not ours).
+  if (offset / bs >= std::atomic_ref<std::uint32_t>(s->carved).load(std::memory_order_relaxed))
+    report(operation, p, bs, "never allocated");
   if constexpr (kAsan) asan_unpoison(p, bs);
   if (marker_word(p) == (kFreedMagic ^ reinterpret_cast<std::uintptr_t>(p))) {
     report(operation, p, bs, "double free");

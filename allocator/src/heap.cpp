@@ -60,7 +60,9 @@ bool slab_refill(slab* s) {
   set_next_block(reinterpret_cast<free_block*>(first + std::size_t{batch - 1} * s->block_size),
                  nullptr);
   s->free = reinterpret_cast<free_block*>(first);
-  s->carved += batch;
+  // Atomic (relaxed) only for checked mode, which reads `carved` without the heap lock to tell a
+  // never-allocated block from a freed one.
+  std::atomic_ref<std::uint32_t>(s->carved).store(s->carved + batch, std::memory_order_relaxed);
   return true;
 }
 
@@ -70,7 +72,7 @@ slab* new_slab(heap* h, unsigned cls) {
   if (s == nullptr) return nullptr;
   s->block_size = static_cast<std::uint32_t>(class_size(cls));
   s->capacity = static_cast<std::uint32_t>((std::size_t{s->units} << kUnitShift) / s->block_size);
-  s->carved = 0;
+  std::atomic_ref<std::uint32_t>(s->carved).store(0, std::memory_order_relaxed);
   s->free = nullptr;
   s->local_free = nullptr;
   s->local_count.store(0, std::memory_order_relaxed);
