@@ -190,15 +190,16 @@ void controller(shared_state& s, bool flip_trimmer) {
 [[noreturn]] void child_body(shared_state& s) {
   sp_test::die_with_parent();
   sp_testing_fail_maps(0);
-  std::vector<block> blocks;
-  for (std::size_t size : {std::size_t{16}, std::size_t{100}, std::size_t{3000},
-                           std::size_t{300000}, std::size_t{5} << 20})
-    blocks.push_back(make_block(size));
+  // No std::vector here: the child must not need the system allocator, which need not be
+  // fork-safe (ASan's is not: a child forked while another thread allocates may hang in it).
+  const std::size_t sizes[] = {16, 100, 3000, 300000, std::size_t{5} << 20};
+  block blocks[5];
+  for (int i = 0; i < 5; ++i) blocks[i] = make_block(sizes[i]);
   bool ok = true;
   for (const block& b : blocks) ok &= free_block(b);
   {
-    std::vector<widget_pool::handle> handles;
-    for (int i = 0; i < 20; ++i) handles.push_back(s.widgets->get());
+    widget_pool::handle handles[20];
+    for (auto& h : handles) h = s.widgets->get();
   }
   s.buffers->get(100)->append("child");
   sp_trim();

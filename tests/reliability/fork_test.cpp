@@ -31,6 +31,8 @@ struct widget {
 using pool_type = slabpool::object_pool<widget>;
 
 // Forks `children` times while `busy` runs on two other threads; every child must exit 0.
+// Children use slabpool only, never the system allocator, which need not be fork-safe (ASan's is
+// not: a child forked while another thread allocates may hang inside it).
 template <class Child>
 void fork_while_busy(int children, void (*busy)(std::atomic<bool>&, pool_type&), Child child) {
   if (sp_build::kThreadSanitizer) GTEST_SKIP() << "TSan does not support fork from threads";
@@ -103,9 +105,10 @@ void churn_pool(std::atomic<bool>& stop, pool_type& pool) {
 
 TEST(fork, child_uses_a_pool_while_threads_steal_from_its_victim_generation) {
   fork_while_busy(200, churn_pool, [](pool_type& pool) {
-    std::vector<pool_type::handle> held;
-    for (int k = 0; k < 32; ++k) held.push_back(pool.get());
-    held.clear();
+    {
+      pool_type::handle held[32];  // not a vector: see fork_while_busy
+      for (auto& h : held) h = pool.get();
+    }
     pool.advance_epoch();
     slabpool::pool_epoch();
   });
