@@ -39,18 +39,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "slabpool/pool_checks.hpp"
 #include "slabpool/resource_pool_core.hpp"
 #include "slabpool/resource_pool_options.hpp"
 #include "slabpool/resource_pool_types.hpp"
 #include "slabpool/slabpool.h"
-
-#ifndef SLABPOOL_POOL_CHECKS
-#ifdef NDEBUG
-#define SLABPOOL_POOL_CHECKS 0
-#else
-#define SLABPOOL_POOL_CHECKS 1
-#endif
-#endif
 
 namespace slabpool {
 namespace detail {
