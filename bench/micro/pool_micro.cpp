@@ -69,15 +69,20 @@ slabpool::object_pool<T>& shared_pool() {
   return pool;
 }
 
-template <class T>
-void object_pool(benchmark::State& state) {
-  auto& pool = shared_pool<T>();
+// get, touch, put back: the loop every object_pool variant runs.
+template <class Pool>
+void get_touch_put(benchmark::State& state, Pool& pool) {
   std::size_t i = 0;
   for (auto _ : state) {
     auto h = pool.get();
     touch(h.get(), ++i);
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+template <class T>
+void object_pool(benchmark::State& state) {
+  get_touch_put(state, shared_pool<T>());
 }
 
 template <class T>
@@ -88,13 +93,7 @@ slabpool::object_pool<T, slabpool::default_factory<T>, clear_hook<T>>& typed_poo
 
 template <class T>
 void object_pool_typed(benchmark::State& state) {
-  auto& pool = typed_pool<T>();
-  std::size_t i = 0;
-  for (auto _ : state) {
-    auto h = pool.get();
-    touch(h.get(), ++i);
-  }
-  state.SetItemsProcessed(state.iterations());
+  get_touch_put(state, typed_pool<T>());
 }
 
 template <class T>
