@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_common as bc  # noqa: E402
-import bench_inscount  # noqa: E402
+from . import common as bc
+from . import inscount
 
 # Per-mode settings. quick shrinks sizes and durations and runs fewer repetitions; the report
 # says so in its header.
@@ -129,7 +128,7 @@ class Runner:
         go = shutil.which("go")
         if go is None:
             return
-        src = Path(__file__).resolve().parent.parent / "bench" / "go"
+        src = bc.ROOT / "bench" / "go"
         tmp = Path("/tmp") / "slabpool-bench-go"
         # Standard library only: no module download is needed, GOPROXY=off makes sure of it.
         cmd = ["env", f"GOCACHE={tmp}/cache", f"GOPATH={tmp}/path", "GOFLAGS=", "GOPROXY=off",
@@ -194,7 +193,7 @@ class Runner:
             self.notes.append("go not found: no Go sync.Pool column (apt-get install golang-go)")
         per_run = (len(self.allocs) + 3 + (1 if jemalloc else 0) + (1 if go else 0) +
                    len(names) * len(self.allocs))
-        _, ins_jobs = bench_inscount.jobs(self.build)
+        _, ins_jobs = inscount.jobs(self.build)
         progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
         t0 = time.monotonic()
         for run in range(1, runs + 1):
@@ -217,7 +216,7 @@ class Runner:
                 for a in self.allocs:
                     progress.step(f"workload {name} under {a['name']} (run {run}/{runs})")
                     self.workload(name, a, run)
-        method, ins_rows = bench_inscount.measure(self.build, self.mode == "quick",
+        method, ins_rows = inscount.measure(self.build, self.mode == "quick",
                                                   inscount_runs, progress)
         bc.write_json(self.raw / "inscount.json", {"method": method, "rows": ins_rows})
         return {"inscount_method": method, "duration_s": time.monotonic() - t0}

@@ -1,16 +1,14 @@
-"""Writes REPORT.md, plots and the README summary from the raw results of scripts/bench_run.py.
+"""Writes REPORT.md, plots and the README summary from the raw results of slabpool_bench.run.
 Every figure is computed from the stored runs: medians with min-max, ratios to mimalloc and
 jemalloc, and a warning sign where the runs disagree by more than WIDE_SPREAD."""
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_common as bc  # noqa: E402
-import bench_inscount as bi  # noqa: E402
-import bench_plots  # noqa: E402
+from . import common as bc
+from . import inscount as bi
+from . import plots
 
 WIDE_SPREAD = 0.10  # (max-min)/median above which a figure gets a warning sign
 REFS = ("mimalloc", "jemalloc")
@@ -271,7 +269,7 @@ def header(meta):
     return lines
 
 
-def plots(agg, allocs, resources, ins_rows, meta, out):
+def make_plots(agg, allocs, resources, ins_rows, meta, out):
     made = []
     panels = []
     for title, suite, name, metric, scale, unit, cols in [
@@ -288,7 +286,7 @@ def plots(agg, allocs, resources, ins_rows, meta, out):
                 bars.append((c, s["median"] * scale, s["min"] * scale, s["max"] * scale))
         if bars:
             panels.append((title, unit, bars))
-    if bench_plots.throughput_bars(panels, out / "throughput.png"):
+    if plots.throughput_bars(panels, out / "throughput.png"):
         made.append(("Throughput", "throughput.png"))
     for group, fname, heading in (("malloc", "instructions_malloc.png", "malloc/free interfaces"),
                                   ("pmr", "instructions_pmr.png", "pmr resources")):
@@ -297,13 +295,13 @@ def plots(agg, allocs, resources, ins_rows, meta, out):
             if r["group"] == group and r["pattern"] in bi.PATTERNS and r["run"] == 1:
                 series.setdefault(r["pattern"], {}).setdefault(r["label"], []).append(
                     (r["size"], r["instr"]))
-        if bench_plots.instructions_vs_size(series, bi.PATTERN_TITLES, out / fname,
+        if plots.instructions_vs_size(series, bi.PATTERN_TITLES, out / fname,
                                             "Instructions per pair, " + heading):
             made.append(("Instructions per pair, " + heading, fname))
     last = meta["runs"]
     csvs = {a: out / "raw" / "timeline" / f"{a}-run{last}.csv" for a in allocs}
     csvs = {a: p for a, p in csvs.items() if p.exists()}
-    if bench_plots.rss_timeline(csvs, out / "rss_timeline.png",
+    if plots.rss_timeline(csvs, out / "rss_timeline.png",
                                 f"burst then idle, RSS sampled every 50 ms (run {last})"):
         made.append(("RSS timeline of burst-then-idle", "rss_timeline.png"))
     return made
@@ -357,7 +355,7 @@ def write_report(out):
     md += go_pool_section(agg)
     md += resource_pool_section(agg)
     md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
-    made = plots(agg, allocs, resources, ins["rows"], meta, out)
+    made = make_plots(agg, allocs, resources, ins["rows"], meta, out)
     md += ["## Plots", ""] + [f"![{t}]({f})" for t, f in made] + [""]
     md += ["## Spread", ""]
     md += ([f"- ⚠ {w}" for w in dict.fromkeys(agg.wide)] or
@@ -401,7 +399,7 @@ def update_readme(summary):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("out", help="report directory holding raw/ from bench_run.py")
+    ap.add_argument("out", help="report directory holding raw/ from slabpool_bench.run")
     ap.add_argument("--update-readme", action="store_true")
     args = ap.parse_args()
     out = Path(args.out).resolve()

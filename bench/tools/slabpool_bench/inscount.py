@@ -13,8 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_common as bc  # noqa: E402
+from . import common as bc
 
 FULL_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 QUICK_SIZES = [16, 64, 256, 1024, 4096]

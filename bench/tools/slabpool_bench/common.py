@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]  # bench/tools/slabpool_bench/common.py
 PRELOAD_SHIM = Path("adapters/preload/libslabpool-preload.so")  # relative to a build dir
 LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"]
 # Reference allocators reached with LD_PRELOAD; glibc is the process without a preload.

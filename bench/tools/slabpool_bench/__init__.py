@@ -1,0 +1,11 @@
+"""The Python side of scripts/bench and scripts/inscount (standard library, plus matplotlib for
+the plots). The shell scripts put bench/tools on PYTHONPATH and run the modules with
+`python3 -m slabpool_bench.<module>`:
+
+- common:   allocator discovery, running a child with its peak RSS, machine facts, statistics
+- inscount: instructions per malloc+free pair (scripts/inscount; also a step of run)
+- run:      every benchmark with the allocators interleaved; writes <report>/raw/ (not in git)
+- report:   REPORT.md, the PNG plots and summary.json from raw/; the README summary from
+            summary.json (--update-readme)
+- plots:    the PNG charts (matplotlib, Agg backend)
+"""
