@@ -1,9 +1,12 @@
-"""Writes REPORT.md, plots and the README summary from the raw results of slabpool_bench.run.
-Every figure is computed from the stored runs: medians with min-max, ratios to mimalloc and
-jemalloc, and a warning sign where the runs disagree by more than WIDE_SPREAD."""
+"""Writes REPORT.md, the plots and summary.json from the raw results of slabpool_bench.run, and
+the README summary from summary.json. Every figure is computed from the stored runs: medians with
+min-max, ratios to mimalloc and jemalloc, and a warning sign where the runs disagree by more than
+WIDE_SPREAD."""
 
 import argparse
+import json
 import re
+import sys
 from pathlib import Path
 
 from . import common as bc
@@ -13,6 +16,8 @@ from . import plots
 WIDE_SPREAD = 0.10  # (max-min)/median above which a figure gets a warning sign
 REFS = ("mimalloc", "jemalloc")
 README_START, README_END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
+SUMMARY_FILE = "summary.json"  # kept in git with REPORT.md and the plots; raw/ is not
+SUMMARY_FORMAT = 1  # summary.json layout version
 
 
 class Agg:
@@ -159,11 +164,9 @@ def slabpool_column(allocs):
     return next((a for a in allocs if a.startswith("slabpool")), None)
 
 
-def ins_value(ins_rows, group, label, pattern, size):
-    vals = [r["instr"] for r in ins_rows if r["group"] == group and r["label"] == label and
-            r["pattern"] == pattern and r["size"] == size]
-    s = bc.summarize(vals)
-    return s["median"] if s else None
+def ins_stats(ins_rows, group, label, pattern, size):
+    return bc.summarize([r["instr"] for r in ins_rows if r["group"] == group and
+                         r["label"] == label and r["pattern"] == pattern and r["size"] == size])
 
 
 HEADLINES = [  # title, suite, name, metric, higher is better, unit, scale
@@ -180,58 +183,115 @@ HEADLINES = [  # title, suite, name, metric, higher is better, unit, scale
 ]
 
 
-def summary_table(agg, allocs, ins_rows):
+def headline_cells(stats_by_alloc, scale=1.0):
+    """{alloc: summarize() result or None} -> {"median"|"min"|"max": {alloc: value}}."""
+    cells = {"median": {}, "min": {}, "max": {}}
+    for a, s in stats_by_alloc.items():
+        if s:
+            for k in cells:
+                cells[k][a] = s[k] * scale
+    return cells
+
+
+def target_rows(ins_rows):
+    """Issue 2's instruction targets next to what was counted (max over the three patterns)."""
+    specs = [("C API sp_malloc/sp_free", "malloc", "slabpool sp_malloc/sp_free", 45),
+             ("slabpool::resource", "pmr", "slabpool", 60),
+             ("slabpool::arena_resource", "pmr", "slabpool_arena", 50)]
+    rows = []
+    for title, group, label, target in specs:
+        sel = [r for r in ins_rows if r["group"] == group and r["label"] == label and
+               r["pattern"] in bi.PATTERNS]
+        rows.append({"interface": title, "target_small": target, "target_4k": 80,
+                     "worst_small": max((r["instr"] for r in sel if r["size"] <= 256),
+                                        default=None),
+                     "worst_4k": max((r["instr"] for r in sel if r["size"] <= 4096),
+                                     default=None)})
+    return rows
+
+
+def build_summary(agg, meta, allocs, ins_rows, out):
+    """The figures the README summary and the report's Summary and Instruction targets tables are
+    rendered from; written to <report>/summary.json, the one data file a report keeps in git."""
+    headlines = []
+    for title, suite, name, metric, higher, unit, scale in HEADLINES:
+        stats = {a: agg.s(suite, name, a, metric) for a in allocs}
+        headlines.append({"title": title, "unit": unit, "higher": higher, "suite": suite,
+                          "name": name, "metric": metric, **headline_cells(stats, scale)})
+    for pattern, title in (("live1", "instructions/pair 64 B, one live"),
+                           ("batch", "instructions/pair 64 B, 1000 batch")):
+        stats = {a: ins_stats(ins_rows, "malloc", "slabpool sp_malloc/sp_free"
+                              if a == "slabpool-linked" else a, pattern, 64) for a in allocs}
+        headlines.append({"title": title, "unit": "instr", "higher": False, "suite": "inscount",
+                          "name": f"{pattern}/64", "metric": "instr", **headline_cells(stats)})
+    where = out.relative_to(bc.ROOT) if out.is_relative_to(bc.ROOT) else out
+    return {
+        "format": SUMMARY_FORMAT,
+        "generated_by": "scripts/bench (bench/tools/slabpool_bench/report.py)",
+        "report": str(where),
+        "commit": meta["commit"], "dirty": meta["dirty"], "date": meta["date"],
+        "time": meta["time"], "mode": meta["mode"], "runs": meta["runs"],
+        "duration_s": meta["duration_s"], "inscount_method": meta["inscount_method"],
+        "machine": {k: meta.get(k) for k in ("cpu", "cores", "mem_gib", "kernel",
+                                             "loadavg_1min", "compiler")},
+        "allocators": allocs, "notes": meta["notes"], "failed_steps": len(meta["failures"]),
+        "wide_spread_limit": WIDE_SPREAD, "wide_spread_figures": 0,  # set once the tables exist
+        "headlines": headlines, "instruction_targets": target_rows(ins_rows),
+    }
+
+
+def summary_table(summary):
+    allocs = summary["allocators"]
     sp = slabpool_column(allocs)
     head = ["metric (median of runs)", "unit"] + allocs
     if sp:
         head += [f"{sp} ÷ mimalloc", f"{sp} ÷ jemalloc"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-
-    def row(title, unit, meds, higher):
-        present = {a: v for a, v in meds.items() if v is not None}
-        if not present:
-            return
-        best = (max if higher else min)(present, key=present.get)
-        cells = [title + (" ↑" if higher else " ↓"), unit]
+    for h in summary["headlines"]:
+        meds, higher = h["median"], h["higher"]
+        if not meds:
+            continue
+        best = (max if higher else min)(meds, key=meds.get)
+        cells = [h["title"] + (" ↑" if higher else " ↓"), h["unit"]]
         cells += [("**" + fmt(meds[a]) + "**") if a == best else fmt(meds.get(a)) for a in allocs]
         if sp:
             for ref in REFS:
                 ok = meds.get(sp) and meds.get(ref)
                 cells.append(f"{meds[sp] / meds[ref]:.2f}" if ok else "–")
         lines.append("| " + " | ".join(cells) + " |")
-
-    for title, suite, name, metric, higher, unit, scale in HEADLINES:
-        meds = {}
-        for a in allocs:
-            s = agg.s(suite, name, a, metric)
-            meds[a] = s["median"] * scale if s else None
-        row(title, unit, meds, higher)
-    for pattern, title in (("live1", "instructions/pair 64 B, one live"),
-                           ("batch", "instructions/pair 64 B, 1000 batch")):
-        meds = {a: ins_value(ins_rows, "malloc", "slabpool sp_malloc/sp_free"
-                             if a == "slabpool-linked" else a, pattern, 64) for a in allocs}
-        row(title, "instr", meds, False)
     return "\n".join(lines)
 
 
-def targets_table(ins_rows):
-    """Issue 2's instruction targets next to what was counted (max over the three patterns)."""
-    specs = [("C API sp_malloc/sp_free", "malloc", "slabpool sp_malloc/sp_free", 45),
-             ("slabpool::resource", "pmr", "slabpool", 60),
-             ("slabpool::arena_resource", "pmr", "slabpool_arena", 50)]
+def targets_table(summary):
     lines = ["| interface | target 16–256 B | worst 16–256 B | target ≤ 4 KiB | worst ≤ 4 KiB |",
              "|---|---|---|---|---|"]
-    for title, group, label, target in specs:
-        sel = [r for r in ins_rows if r["group"] == group and r["label"] == label and
-               r["pattern"] in bi.PATTERNS]
-        if not sel:
+    for r in summary["instruction_targets"]:
+        title, target = r["interface"], r["target_small"]
+        if r["worst_small"] is None:
             lines.append(f"| {title} | ≤ {target} | not measured | ≤ 80 | not measured |")
             continue
-        small = max(r["instr"] for r in sel if r["size"] <= 256)
-        upto4k = max(r["instr"] for r in sel if r["size"] <= 4096)
         mark = lambda v, t: f"{v:.0f} " + ("✓" if v <= t else "✗")  # noqa: E731
-        lines.append(f"| {title} | ≤ {target} | {mark(small, target)} | ≤ 80 | {mark(upto4k, 80)} |")
+        lines.append(f"| {title} | ≤ {target} | {mark(r['worst_small'], target)} | "
+                     f"≤ {r['target_4k']} | {mark(r['worst_4k'], r['target_4k'])} |")
     return "\n".join(lines)
+
+
+def readme_summary(summary):
+    """The text scripts/bench --update-readme puts between the README's bench-summary markers."""
+    m = summary["machine"]
+    text = [f"Latest `scripts/bench` summary ({summary['date']}, {summary['commit']}, "
+            f"{summary['mode']} mode, {summary['runs']} runs, {m['cpu']} × {m['cores']} cores); "
+            "medians, ↑ higher is better, ↓ lower is better; full report: "
+            f"`{summary['report']}/REPORT.md`.", "", summary_table(summary)]
+    text += [f"\nNote: {n}" for n in summary["notes"]]
+    wide = summary["wide_spread_figures"]
+    if wide:
+        text.append(f"\nNote: {wide} figures of the report had runs spreading more than "
+                    f"{summary['wide_spread_limit']:.0%} (listed under Spread in the report).")
+    load = m.get("loadavg_1min")
+    if load is not None and load > 0.5:
+        text.append(f"\nWarning: load average {load:.2f} when the run started: timings disturbed.")
+    return "\n".join(text) + "\n"
 
 
 def header(meta):
@@ -308,16 +368,17 @@ def make_plots(agg, allocs, resources, ins_rows, meta, out):
 
 
 def write_report(out):
-    meta = bc.json.loads((out / "raw" / "meta.json").read_text())
-    agg = Agg(bc.json.loads((out / "raw" / "results.json").read_text()))
-    ins = bc.json.loads((out / "raw" / "inscount.json").read_text())
+    meta = json.loads((out / "raw" / "meta.json").read_text())
+    agg = Agg(json.loads((out / "raw" / "results.json").read_text()))
+    ins = json.loads((out / "raw" / "inscount.json").read_text())
     allocs = [a["name"] for a in meta["allocators"]]
     resources = [n for n in ("slabpool", "slabpool_arena", "sync_pool", "unsync_pool",
                              "monotonic", "new_delete", "mimalloc", "jemalloc")
                  if any(k[2] == n for k in agg.vals if k[0] == "micro_pmr")]
+    summary = build_summary(agg, meta, allocs, ins["rows"], out)
     md = header(meta)
-    md += ["", "## Summary", "", summary_table(agg, allocs, ins["rows"]), "",
-           "## Instruction targets (issue 2)", "", targets_table(ins["rows"]), ""]
+    md += ["", "## Summary", "", summary_table(summary), "",
+           "## Instruction targets (issue 2)", "", targets_table(summary), ""]
     sections = [
         ("malloc+free pair (M pairs/s, higher is better)", "micro_malloc", "^pair/", "mops", True,
          1, allocs),
@@ -364,24 +425,40 @@ def write_report(out):
         md += ["## Failed steps", ""]
         md += [f"- {f['what']} under {f['alloc']} (run {f['run']}): exit {f['rc']}: "
                f"`{f['stderr'][-200:].strip()}`" for f in meta["failures"]] + [""]
-    md += ["## Raw data", "", "`raw/results.csv` and `raw/results.json` (every run and metric), "
-           "`raw/micro_*/*.json` (Google Benchmark output), `raw/workloads/*.txt` (RESULT lines), "
-           "`raw/timeline/*.csv` (RSS every 50 ms), `raw/inscount.json`, `raw/meta.json`.", ""]
+    md += ["## Data", "", "`summary.json` beside this report holds the figures of the Summary and "
+           "Instruction targets tables (and of the README summary). The raw measurements stay out "
+           "of git, in `raw/` on the machine that ran `scripts/bench`: `raw/results.csv` and "
+           "`raw/results.json` (every run and metric), `raw/micro_*/*.json` (Google Benchmark "
+           "output), `raw/workloads/*.txt` (RESULT lines), `raw/timeline/*.csv` (RSS every "
+           "50 ms), `raw/inscount.json`, `raw/meta.json`; `scripts/bench --report-only <dir>` "
+           "renders this report again from them.", ""]
     (out / "REPORT.md").write_text("\n".join(md))
-    where = out.relative_to(bc.ROOT) if out.is_relative_to(bc.ROOT) else out
-    summary = [f"Latest `scripts/bench` summary ({meta['date']}, {meta['commit']}, {meta['mode']} "
-               f"mode, {meta['runs']} runs, {meta['cpu']} × {meta['cores']} cores); medians, "
-               f"↑ higher is better, ↓ lower is better; full report: `{where}/REPORT.md`.", "",
-               summary_table(agg, allocs, ins["rows"])]
-    summary += [f"\nNote: {n}" for n in meta["notes"]]
-    wide = len(dict.fromkeys(agg.wide))
-    if wide:
-        summary.append(f"\nNote: {wide} figures of the report had runs spreading more than "
-                       f"{WIDE_SPREAD:.0%} (listed under Spread in the report).")
-    load = meta.get("loadavg_1min")
-    if load is not None and load > 0.5:
-        summary.append(f"\nWarning: load average {load:.2f} when the run started: timings disturbed.")
-    return "\n".join(summary) + "\n"
+    summary["wide_spread_figures"] = len(dict.fromkeys(agg.wide))
+    write_summary(out, summary)
+    return summary
+
+
+def write_summary(out, summary):
+    """One key per line, one table row per line: small, and a rerun diffs row by row."""
+    def dump(v):
+        return json.dumps(v, ensure_ascii=False)
+
+    lines = []
+    for key, value in summary.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            rows = ",\n".join("  " + dump(row) for row in value)
+            lines.append(f" {dump(key)}: [\n{rows}\n ]")
+        else:
+            lines.append(f" {dump(key)}: {dump(value)}")
+    (out / SUMMARY_FILE).write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def read_summary(out):
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    if summary.get("format") != SUMMARY_FORMAT:
+        sys.exit(f"{out / SUMMARY_FILE}: format {summary.get('format')}, this script reads "
+                 f"format {SUMMARY_FORMAT}")
+    return summary
 
 
 def update_readme(summary):
@@ -398,16 +475,25 @@ def update_readme(summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(prog="python3 -m slabpool_bench.report", description=__doc__)
     ap.add_argument("out", help="report directory holding raw/ from slabpool_bench.run")
-    ap.add_argument("--update-readme", action="store_true")
+    ap.add_argument("--update-readme", action="store_true",
+                    help="also write the README summary from the report's summary.json")
     args = ap.parse_args()
     out = Path(args.out).resolve()
-    summary = write_report(out)
-    print(f"report: {out / 'REPORT.md'}")
+    if (out / "raw" / "meta.json").exists():
+        write_report(out)
+        print(f"report: {out / 'REPORT.md'}, {out / SUMMARY_FILE}")
+    elif args.update_readme and (out / SUMMARY_FILE).exists():
+        # A report from git: raw/ is not there, REPORT.md and the plots stay as they are.
+        print(f"no {out / 'raw'}: REPORT.md and plots left as they are", file=sys.stderr)
+    else:
+        sys.exit(f"{out / 'raw' / 'meta.json'} missing: raw measurements are not kept in git; "
+                 "run scripts/bench to measure again")
     if args.update_readme:
-        print("summary written to " + update_readme(summary))
-        print(summary)
+        text = readme_summary(read_summary(out))
+        print("summary written to " + update_readme(text))
+        print(text)
 
 
 if __name__ == "__main__":
