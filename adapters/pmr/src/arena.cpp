@@ -8,12 +8,12 @@
 //    lowest set bit of its size, at most 4 KiB), so any block on that class's aligned list
 //    satisfies any alignment that maps to the class; they live on separate lists from the
 //    16-aligned ones.
-//  - oversized blocks (> 128 KiB or alignment > 4 KiB) get a mapping of their own: one header page,
-//    then the block, which therefore starts on a page (at its alignment, when that is larger: the
-//    address space below the header page is unmapped again). The block's record sits at the end of
-//    the header page, right below the block, so that the block's address alone finds it, whatever
-//    size the caller passes back; records are doubly linked so that deallocate unmaps in O(1) and
-//    release() finds them all.
+//  - oversized blocks (> 128 KiB or alignment > 4 KiB) get a mapping of their own from the core's
+//    one registry of such blocks (segment/own_mapping.hpp, through the front door): one record
+//    page, then the block, which therefore starts on a page (at its alignment, when that is
+//    larger). The record sits right below the block, so that the block's address alone finds it,
+//    whatever size the caller passes back; the arena links its records on its own list so that
+//    deallocate unmaps in O(1) and release() finds them all.
 //
 // Telling the two kinds apart at deallocate: a block that does not start on a 4 KiB boundary
 // cannot be oversized, and the fast paths send every block that does to the slow path, which
@@ -28,10 +28,7 @@
 #include <iterator>
 #include <new>
 
-#include "checked.hpp"
-#include "os.hpp"
-#include "report.hpp"
-#include "size_class.hpp"
+#include "front/front.hpp"
 #include "slabpool/pmr.hpp"
 
 namespace slabpool::detail {
@@ -45,16 +42,6 @@ struct arena_chunk {
   std::size_t bytes;  // the whole mapping, header included
 };
 
-struct arena_big {
-  arena_big* prev;
-  arena_big* next;
-  char* map_base;         // the header page
-  std::size_t map_bytes;  // the whole mapping, header page included
-  std::size_t bytes;      // as allocate was given them, for the wrong-size check and its report
-  std::size_t alignment;
-  std::uintptr_t tag;  // block ^ kBigTag: a small block's neighbour almost never holds this
-};
-
 namespace {
 
 constexpr std::size_t kChunkHeader = 16;  // keeps the bump pointer 16-aligned
@@ -62,13 +49,6 @@ static_assert(sizeof(arena_chunk) <= kChunkHeader);
 constexpr std::size_t kMinChunk = std::size_t{64} << 10;
 constexpr std::size_t kMaxChunk = std::size_t{64} << 20;
 constexpr std::size_t kMaxBumpAlignment = 4096;
-// Requests above this cannot be mapped on any 64-bit system we run on; refusing them up front
-// keeps the size arithmetic below free of overflow.
-constexpr std::size_t kMaxBigBytes = std::size_t{1} << 56;
-constexpr std::size_t kMaxBigAlignment = std::size_t{1} << 40;
-constexpr std::uintptr_t kBigTag = 0x5ab1'9001'a7e4'a000;
-// The record sits this far below its block (16-aligned, like every block).
-constexpr std::size_t kBigRecord = (sizeof(arena_big) + 15) & ~std::size_t{15};
 // Every oversized block starts on this boundary (the smallest page size there is).
 constexpr std::size_t kBigBoundary = 4096;
 
@@ -122,9 +102,6 @@ constexpr bool classes_match_core() {
 }
 static_assert(classes_match_core());
 
-constexpr bool is_power_of_two(std::size_t x) {
-  return x != 0 && (x & (x - 1)) == 0;
-}
 constexpr std::size_t round_up(std::size_t n, std::size_t to) {
   return (n + to - 1) & ~(to - 1);
 }
@@ -144,14 +121,13 @@ inline std::uintptr_t thread_token() noexcept {
 // bit set, which the fast paths' compare with thread_token() never matches, so checked mode sends
 // every call through check_owner and the third tier's checks. Reads SLABPOOL_CHECKED once.
 std::uintptr_t owner_token() noexcept {
-  detail::checked_mode_latch();
-  return thread_token() | (detail::g_checked ? 1 : 0);
+  return thread_token() | (checked_mode() ? 1 : 0);
 }
 
 // Smallest class at or above `size` whose size is a multiple of `alignment` (in (16, 4 KiB]).
 // Its blocks are cut at the lowest set bit of their size, hence aligned for every request that
 // maps to it. A power-of-two class exists at every doubling, so the loop is short.
-unsigned aligned_class(std::size_t size, std::size_t alignment) noexcept {
+unsigned arena_aligned_class(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t want = round_up(std::max(size, alignment), alignment);
   if (want <= kStepMax) return static_cast<unsigned>(want >> 4);
   unsigned cls = arena_class(want);
@@ -168,17 +144,13 @@ unsigned remnant_class(std::size_t bytes) noexcept {
   return cls;
 }
 
-[[noreturn]] void fail(const char* message) noexcept {
-  os::write_error(message);
-  std::abort();
-}
 
 std::size_t normal_alignment(std::size_t alignment) {
   return std::max(alignment, kMinAlignment);
 }
 
 // A deallocate that does not match its oversized block: abort with both sizes and alignments.
-[[noreturn, gnu::cold]] void wrong_size(void* p, const arena_big* t, std::size_t bytes,
+[[noreturn, gnu::cold]] void wrong_size(void* p, const own_mapping* t, std::size_t bytes,
                                         std::size_t alignment) noexcept {
   char problem[256];
   std::snprintf(problem, sizeof(problem),
@@ -276,10 +248,8 @@ void arena_resource::check_owner() noexcept {
     owner_ = owner_token();
     return;
   }
-  fail(
-      "slabpool: arena_resource used from a thread other than its owner; an arena is "
-      "single-thread (see slabpool/pmr.hpp), use slabpool::get_resource() to share memory "
-      "between threads\n");
+  fatal({"arena_resource used from a thread other than its owner; an arena is single-thread (see "
+         "slabpool/pmr.hpp), use slabpool::get_resource() to share memory between threads"});
 }
 
 // Second tier, still frameless: classes above 1 KiB, refills from the bump pointer. Everything
@@ -313,7 +283,7 @@ void* arena_resource::allocate_other(std::size_t bytes, std::size_t alignment) {
   if (bytes > kMaxClassSize || alignment > kMaxBumpAlignment) {
     return allocate_big(bytes, std::max(alignment, kMinAlignment));
   }
-  const unsigned cls = aligned_class(bytes, alignment);
+  const unsigned cls = arena_aligned_class(bytes, alignment);
   if (arena_block* b = aligned_free_[cls]; b != nullptr) {
     aligned_free_[cls] = b->next;
     return b;
@@ -339,7 +309,7 @@ void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t al
     return deallocate_big(p, bytes, alignment);
   // A small size or alignment: refuse it for an oversized block rather than file the block.
   if (on_big_boundary(p)) {
-    if (const arena_big* t = big_record(p)) wrong_size(p, t, bytes, alignment);
+    if (const own_mapping* t = big_record(p)) wrong_size(p, t, bytes, alignment);
   }
   auto* b = static_cast<arena_block*>(p);
   if (alignment <= kMinAlignment) {
@@ -347,7 +317,7 @@ void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t al
     b->next = free_[cls];
     free_[cls] = b;
   } else {
-    const unsigned cls = aligned_class(bytes, alignment);
+    const unsigned cls = arena_aligned_class(bytes, alignment);
     b->next = aligned_free_[cls];
     aligned_free_[cls] = b;
   }
@@ -356,9 +326,9 @@ void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t al
 // Maps a new chunk with room for `need` bytes after its header. The tail of the old chunk becomes
 // one free block, so little is lost. False when the OS refuses.
 bool arena_resource::grow(std::size_t need) noexcept {
-  const std::size_t page = os::page_size();
-  const std::size_t bytes = round_up(std::max(next_chunk_bytes_, need + kChunkHeader), page);
-  void* mem = os::map_aligned(bytes, page);
+  const std::size_t bytes =
+      round_up(std::max(next_chunk_bytes_, need + kChunkHeader), detail::page_size());
+  void* mem = map_pages(bytes);
   if (mem == nullptr) return false;
   keep_remnant(cur_, static_cast<std::size_t>(end_ - cur_));
   auto* chunk = static_cast<arena_chunk*>(mem);
@@ -399,69 +369,44 @@ void* arena_resource::bump_aligned(std::size_t size, std::size_t alignment) {
 }
 
 void* arena_resource::allocate_big(std::size_t bytes, std::size_t alignment) {
-  if (bytes > kMaxBigBytes || alignment > kMaxBigAlignment) throw std::bad_alloc();
-  const std::size_t page = os::page_size();
-  const std::size_t body = round_up(std::max<std::size_t>(bytes, 1), page);
-  // The block goes `lead` bytes into a mapping aligned to `lead`; of the lead only the header
-  // page right below the block stays mapped.
-  const std::size_t lead = std::max(alignment, page);
-  char* start = static_cast<char*>(os::map_aligned(lead + body, lead));
-  if (start == nullptr) throw std::bad_alloc();
-  char* base = start + lead;
-  if (lead > page) os::unmap(start, lead - page);
-  auto* t = new (base - kBigRecord) arena_big{nullptr,
-                                              bigs_,
-                                              base - page,
-                                              page + body,
-                                              bytes,
-                                              alignment,
-                                              reinterpret_cast<std::uintptr_t>(base) ^ kBigTag};
-  if (bigs_ != nullptr) bigs_->prev = t;
-  bigs_ = t;
-  mapped_ += t->map_bytes;
-  return base;
+  own_mapping* m = own_mapping_create(bytes, alignment);
+  if (m == nullptr) throw std::bad_alloc();
+  own_mapping_push(bigs_, m);
+  mapped_ += m->map_bytes;
+  return m->block();
 }
 
 // The record of the oversized block at p (which must start on a 4 KiB boundary and lie in this
-// arena's memory, so that the bytes below it are readable), or nullptr for a small block. The tag
-// rules out all but a small block whose predecessor happens to hold p ^ kBigTag; the links rule
-// out that one too: only real records are linked from bigs_ and from each other.
-arena_big* arena_resource::big_record(void* p) const noexcept {
-  auto* t = reinterpret_cast<arena_big*>(static_cast<char*>(p) - kBigRecord);
-  if (t->tag != (reinterpret_cast<std::uintptr_t>(p) ^ kBigTag)) return nullptr;
-  if ((t->prev == nullptr ? bigs_ : t->prev->next) != t) return nullptr;
-  return t;
+// arena's memory, so that the bytes below it are readable), or nullptr for a small block. The
+// record's tag rules out all but a small block whose predecessor happens to hold the tag; the
+// arena's list rules out that one too.
+own_mapping* arena_resource::big_record(void* p) const noexcept {
+  own_mapping* m = own_mapping_at(p);
+  return m != nullptr && own_mapping_listed(bigs_, m) ? m : nullptr;
 }
 
 void arena_resource::deallocate_big(void* p, std::size_t bytes, std::size_t alignment) noexcept {
   // Not on the boundary: a small block (or foreign memory), whose neighbour below need not even
   // be mapped.
-  arena_big* t = on_big_boundary(p) ? big_record(p) : nullptr;
+  own_mapping* t = on_big_boundary(p) ? big_record(p) : nullptr;
   if (t == nullptr) not_big(p, bytes, alignment);
   if (t->bytes != bytes || normal_alignment(t->alignment) != normal_alignment(alignment)) {
     wrong_size(p, t, bytes, alignment);
   }
-  if (t->prev != nullptr) {
-    t->prev->next = t->next;
-  } else {
-    bigs_ = t->next;
-  }
-  if (t->next != nullptr) t->next->prev = t->prev;
-  char* const map_base = t->map_base;  // read before the unmap takes the record away
-  const std::size_t map_bytes = t->map_bytes;
-  mapped_ -= map_bytes;
-  os::unmap(map_base, map_bytes);
+  own_mapping_remove(bigs_, t);
+  mapped_ -= t->map_bytes;
+  own_mapping_destroy(t);
 }
 
 void arena_resource::release() noexcept {
   for (arena_chunk* c = chunks_; c != nullptr;) {
     arena_chunk* next = c->next;  // read before the unmap takes the header away
-    os::unmap(c, c->bytes);
+    unmap_pages(c, c->bytes);
     c = next;
   }
-  for (arena_big* b = bigs_; b != nullptr;) {
-    arena_big* next = b->next;  // the record lives in the mapping about to go
-    os::unmap(b->map_base, b->map_bytes);
+  for (own_mapping* b = bigs_; b != nullptr;) {
+    own_mapping* next = b->next;  // the record lives in the mapping about to go
+    own_mapping_destroy(b);
     b = next;
   }
   chunks_ = nullptr;

@@ -2,28 +2,33 @@
 // inline ones, so a pmr allocate or deallocate costs about one virtual call more than sp_malloc.
 #include <new>
 
-#include "heap.hpp"
+#include "front/front.hpp"
 #include "slabpool/pmr.hpp"
-#include "slabpool/slabpool.h"
 
 namespace slabpool {
 
 // Everything but the common case: sizes above 1 KiB, alignments above 16, refills, failure. A
 // member, so the tail call from do_allocate passes its arguments on unchanged.
 void* resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
-  // Every block is 16-aligned, so smaller alignments need no work at all.
-  void* p = alignment <= detail::kMinAlignment ? detail::heap_malloc(bytes)
-                                               : sp_aligned_alloc(alignment, bytes);
+  void* p;
+  if (alignment <= detail::kMinAlignment) {
+    // Every block is 16-aligned, so smaller alignments need no work at all. A direct size got
+    // here because its current slab had nothing staged: straight to the refill.
+    p = bytes <= detail::kMaxDirectSize ? detail::alloc_direct_slow(bytes)
+                                        : detail::heap_malloc(bytes);
+  } else {
+    p = detail::aligned_malloc(alignment, bytes);
+  }
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
 
 // The common case inline: up to 1 KiB at alignment <= 16 with a block staged on the current slab.
-// The core's try_pop_small leaves the refill to allocate_slow: with only tail calls left, the
+// The core's try_pop_direct leaves the refill to allocate_slow: with only tail calls left, the
 // function needs no stack frame.
 void* resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (bytes <= detail::kTableLookupMax && alignment <= detail::kMinAlignment) [[likely]] {
-    if (void* b = detail::try_pop_small(bytes); b != nullptr) [[likely]]
+  if (bytes <= detail::kMaxDirectSize && alignment <= detail::kMinAlignment) [[likely]] {
+    if (void* b = detail::try_pop_direct(bytes); b != nullptr) [[likely]]
       return b;
   }
   return allocate_slow(bytes, alignment);

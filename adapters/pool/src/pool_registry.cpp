@@ -5,9 +5,6 @@
 // (reused after it dies) and a ticket = (serial << 24) | index (never reused). The table of live
 // tickets is a fixed array of lazily allocated chunks that are never freed, so it can be read with
 // no lock from any thread (thread-local lookups, handles in checked mode).
-#include <pthread.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "front/front.hpp"
 #include "pool_internal.hpp"
 #include "slabpool/pool_core.hpp"
 #include "slabpool/slabpool.h"
@@ -44,7 +42,7 @@ std::uint32_t g_free_capacity = 0;
 std::uint64_t g_serial = 0;
 
 std::once_flag g_once;
-pthread_key_t g_exit_key;
+exit_key g_exit_key;
 bool g_hooked = false;
 
 std::atomic<std::uint64_t>* entry_of(std::uint32_t index) noexcept {
@@ -52,7 +50,7 @@ std::atomic<std::uint64_t>* entry_of(std::uint32_t index) noexcept {
   return chunk == nullptr ? nullptr : &chunk[index & (kChunkSize - 1)];
 }
 
-// pthread key destructor: the exiting thread's shards become orphans, which other threads may
+// Thread-exit notification: the exiting thread's shards become orphans, which other threads may
 // steal from or adopt, and epochs age as usual. Their objects are never lost: the pool destroys
 // them at the latest when it dies. Runs again if a later destructor used a pool (it re-arms).
 void thread_exit(void* arg) {
@@ -96,7 +94,7 @@ fork_participant g_fork_party{
     unlock_after_fork,        nullptr,       1u << static_cast<unsigned>(lock_rank::pool_victim)};
 
 void init_once() {
-  if (pthread_key_create(&g_exit_key, thread_exit) != 0) pool_fatal("pthread_key_create failed");
+  if (!thread_exit_key_create(g_exit_key, thread_exit)) pool_fatal("no thread-exit key left");
   fork_participant_add(&g_fork_party);
   g_hooked = sp_on_trim(trim_hook, nullptr) == 0;
 }
@@ -203,7 +201,7 @@ void tls_reserve(tls_table* table, std::uint32_t index) {
     t.size = size;
   }
   // Arms (or re-arms, in a late thread-exit destructor) the cleanup of this thread's shards.
-  pthread_setspecific(g_exit_key, &t);
+  thread_exit_key_set(g_exit_key, &t);
 }
 
 bool ticket_alive(std::uint64_t ticket) noexcept {
@@ -212,12 +210,7 @@ bool ticket_alive(std::uint64_t ticket) noexcept {
 }
 
 void pool_fatal(const char* message) noexcept {
-  static const char prefix[] = "slabpool pool error: ";
-  ssize_t ignored = write(2, prefix, sizeof(prefix) - 1);
-  ignored = write(2, message, std::strlen(message));
-  ignored = write(2, "\n", 1);
-  (void)ignored;
-  abort();
+  fatal({"pool error: ", message});
 }
 
 }  // namespace slabpool::detail

@@ -2,13 +2,13 @@
 // FIFO queue of waiters, destruction and close. No user hook ever runs with the lock held: the
 // lock covers the waiter queue only, and handing an entry to a waiter is an ownership transfer
 // (a CAS on the entry's state), not a call.
-#include <time.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <random>
 
+#include "front/front.hpp"
 #include "slabpool/resource_pool_core.hpp"
 #include "slabpool/slabpool.h"
 
@@ -60,9 +60,7 @@ struct rp_fork_access {
 };
 
 std::int64_t rp_coarse_now() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  return static_cast<std::int64_t>(monotonic_coarse_ns());
 }
 
 rp_clock_cache rp_clock;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "front/front.hpp"
 #include "slabpool/resource_pool_core.hpp"
 #include "slabpool/slabpool.h"
 
@@ -212,8 +213,7 @@ void rp_print_leak(const resource_leak& leak) noexcept {
 }
 
 void rp_fatal(const char* message) noexcept {
-  std::fprintf(stderr, "slabpool: %s\n", message);
-  std::abort();
+  fatal({message});
 }
 
 }  // namespace slabpool::detail

@@ -10,9 +10,6 @@
 #include <atomic>
 #include <cstring>
 
-#include "options.hpp"
-#include "os.hpp"
-#include "report.hpp"
 #include "shim.hpp"
 
 namespace slabpool::preload {
@@ -21,10 +18,9 @@ namespace {
 constinit std::atomic<std::size_t> g_ignored{0};
 
 // SLABPOOL_VERBOSE is consulted when first needed, not in a constructor: foreign frees can happen
-// before any constructor of ours ran. Reading the options never allocates.
+// before any constructor of ours ran. Starting the process never allocates.
 bool verbose() noexcept {
-  detail::options_init();
-  return detail::option(SP_OPTION_VERBOSE) != 0;
+  return detail::verbose_mode();
 }
 
 }  // namespace
@@ -34,11 +30,8 @@ void free_outside_segments(void* p, const char* operation) noexcept {
   if (g_ignored.fetch_add(1, std::memory_order_relaxed) == 0 && verbose()) {
     char hex[20];
     detail::format_hex(hex, reinterpret_cast<unsigned long long>(p));
-    detail::os::write_error("slabpool: ");
-    detail::os::write_error(operation);
-    detail::os::write_error("(");
-    detail::os::write_error(hex);
-    detail::os::write_error("): not a block slabpool handed out; left alone (reported once)\n");
+    detail::say({operation, "(", hex,
+                 "): not a block slabpool handed out; left alone (reported once)"});
   }
 }
 

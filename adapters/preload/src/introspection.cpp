@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "options.hpp"
 #include "shim.hpp"
 #include "slabpool/slabpool.h"
 

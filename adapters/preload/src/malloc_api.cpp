@@ -3,11 +3,9 @@
 // exceptions: nothing here can throw, and the C callers would not expect it.
 #include <malloc.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <cstdint>
 
-#include "os.hpp"
 #include "shim.hpp"
 
 using namespace slabpool::detail;
@@ -50,7 +48,7 @@ SLABPOOL_SHIM_EXPORT void* calloc(size_t n, size_t size) noexcept {
 }
 
 SLABPOOL_SHIM_EXPORT void* realloc(void* p, size_t size) noexcept {
-  if (p == nullptr || segment_map_contains(p)) [[likely]]
+  if (p == nullptr || owns(p)) [[likely]]
     return resize(p, size);
   return realloc_outside_segments(p, size);
 }
@@ -86,11 +84,11 @@ SLABPOOL_SHIM_EXPORT void* memalign(size_t alignment, size_t size) noexcept {
 }
 
 SLABPOOL_SHIM_EXPORT void* valloc(size_t size) noexcept {
-  return shim_aligned_alloc(os::page_size(), size);
+  return shim_aligned_alloc(page_size(), size);
 }
 
 SLABPOOL_SHIM_EXPORT void* pvalloc(size_t size) noexcept {
-  const size_t page = os::page_size();
+  const size_t page = page_size();
   size_t rounded;
   if (__builtin_add_overflow(size, page - 1, &rounded)) {
     errno = ENOMEM;

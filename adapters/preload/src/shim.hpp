@@ -10,28 +10,38 @@
 #include <cerrno>
 #include <cstddef>
 
-#include "api_internal.hpp"
-#include "heap.hpp"
-#include "segment.hpp"
+#include "front/front.hpp"
 
 #define SLABPOOL_SHIM_EXPORT __attribute__((visibility("default")))
 
 namespace slabpool::preload {
 
-// --- blocks aligned beyond the core's limit (overaligned.cpp) --------------------------------
-// glibc serves memalign(8 MiB, n); the core stops at kMaxAlignment because a block on a segment
-// boundary would be mistaken for an invalid pointer. Such blocks get a mapping of their own and
-// are found again through a small registry, outside the segment map.
+// --- blocks aligned beyond the core's limit ---------------------------------------------------
+// glibc serves memalign(8 MiB, n); the core's segments stop at kMaxAlignment because a block on a
+// segment boundary would be mistaken for an invalid pointer. Such blocks get a mapping of their
+// own from the core's registry of those (segment/own_mapping.hpp), outside the segment map, which
+// free() searches only for pointers outside the segments: normal frees never pay for it.
 
 // `size` bytes at `alignment` (a power of two above kMaxAlignment); nullptr with ENOMEM.
-void* overaligned_alloc(std::size_t alignment, std::size_t size) noexcept;
+inline void* overaligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+  detail::own_mapping* m = detail::own_mapping_register(size, alignment);
+  if (m == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return m->block();
+}
 // Usable bytes of an overaligned block at p, or 0 when p is not one.
-std::size_t overaligned_usable_size(const void* p) noexcept;
+inline std::size_t overaligned_usable_size(const void* p) noexcept {
+  return detail::own_mapping_registered_size(p);
+}
 // Unmaps the overaligned block at p; false (and nothing done) when p is not one.
-bool overaligned_free(void* p) noexcept;
-// fork(): the registry lock is held across fork so the child never inherits it locked.
-void overaligned_lock_for_fork() noexcept;
-void overaligned_unlock_after_fork() noexcept;
+inline bool overaligned_free(void* p) noexcept {
+  detail::own_mapping* m = detail::own_mapping_unregister(p);
+  if (m == nullptr) return false;
+  detail::own_mapping_destroy(m);
+  return true;
+}
 
 // --- pointers outside the segment map (foreign.cpp) ------------------------------------------
 // Frees a non-null p that is not in the segment map: an overaligned block is unmapped. Anything
@@ -47,13 +57,13 @@ std::size_t foreign_frees_ignored() noexcept;
 
 // --- shared entry-point bodies ---------------------------------------------------------------
 inline void shim_free(void* p, const char* operation) noexcept {
-  if (detail::segment_map_contains(p)) [[likely]]
+  if (detail::owns(p)) [[likely]]
     return detail::heap_free(p);
   if (p != nullptr) free_outside_segments(p, operation);
 }
 
 inline std::size_t shim_usable_size(const void* p) noexcept {
-  if (detail::segment_map_contains(p)) [[likely]]
+  if (detail::owns(p)) [[likely]]
     return detail::block_usable_size(p);
   return p == nullptr ? 0 : overaligned_usable_size(p);
 }
@@ -81,7 +91,7 @@ void check_size_hint(const char* operation, const void* p, std::size_t size) noe
 
 inline void shim_free_sized(void* p, std::size_t size, const char* operation) noexcept {
   if constexpr (kCheckSizeHints) check_size_hint(operation, p, size);
-  if (detail::segment_map_contains(p)) [[likely]]
+  if (detail::owns(p)) [[likely]]
     return detail::heap_free_sized(p, size);
   if (p != nullptr) free_outside_segments(p, operation);
 }

@@ -21,7 +21,7 @@ namespace detail {
 inline constexpr unsigned kArenaClassCount = 93;
 struct arena_block;  // a free block on an arena free list
 struct arena_chunk;  // header of a chunk the arena bump-allocates from
-struct arena_big;    // trailer of an oversized block with a mapping of its own
+struct own_mapping;  // record of an oversized block with a mapping of its own
 }  // namespace detail
 
 // The process-wide slabpool allocator as a memory resource. Every instance is interchangeable
@@ -108,7 +108,7 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   void* bump_aligned(std::size_t size, std::size_t alignment);
   void* allocate_big(std::size_t bytes, std::size_t alignment);
   void deallocate_big(void* p, std::size_t bytes, std::size_t alignment) noexcept;
-  detail::arena_big* big_record(void* p) const noexcept;
+  detail::own_mapping* big_record(void* p) const noexcept;
 
   // Hot: read by every call.
   std::uintptr_t owner_ = 0;  // thread pointer of the owner; 0 until first use
@@ -118,7 +118,7 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   // Cold: aligned, growth and bookkeeping.
   detail::arena_block* aligned_free_[detail::kArenaClassCount] = {};  // naturally aligned blocks
   detail::arena_chunk* chunks_ = nullptr;                             // newest first
-  detail::arena_big* bigs_ = nullptr;                                 // oversized blocks
+  detail::own_mapping* bigs_ = nullptr;                               // oversized blocks
   std::size_t next_chunk_bytes_;
   std::size_t initial_chunk_bytes_;
   std::size_t mapped_ = 0;

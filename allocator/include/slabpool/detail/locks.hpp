@@ -24,14 +24,14 @@ enum class lock_rank : std::uint8_t {
   pool_victim,        // one object_pool's victim generation (pool_core.cpp)
   resource_pool,      // one resource_pool's state (adapters/pool)
   // Core.
-  trim_callbacks,  // sp_on_trim's registration (trim.cpp); passes read the table without it
-  trimmer,         // the background trimmer's sleep and start/stop (trim.cpp)
-  heap_registry,   // live and recycled heaps (heap_lifecycle.cpp)
-  heap,            // one heap's bins, for its slow paths and the trimmer (heap.hpp)
-  abandoned,       // slabs of exited threads (heap_lifecycle.cpp)
-  quarantine,      // checked mode's freed blocks (checked.cpp)
-  overaligned,     // the shim's blocks aligned beyond 2 MiB (adapters/preload)
-  segment_pool,    // segments, spans, the huge-block cache (segment.cpp)
+  trim_callbacks,  // sp_on_trim's registration (trim/trim.cpp); passes read the table without it
+  trimmer,         // the background trimmer's sleep and start/stop (trim/trimmer.cpp)
+  heap_registry,   // live and recycled heaps (heap/heap_registry.cpp)
+  heap,            // one heap's bins, for its slow paths and the trimmer (heap/heap.hpp)
+  abandoned,       // slabs of exited threads (heap/heap_registry.cpp)
+  quarantine,      // checked mode's freed blocks (checked/checked.cpp)
+  own_mappings,    // blocks with a mapping of their own, registered (segment/own_mapping.cpp)
+  segment_pool,    // segments, spans, the huge-block cache (segment/span_pool.cpp)
   count_
 };
 static_assert(static_cast<unsigned>(lock_rank::count_) <= 32, "ranks are bits of one word");

@@ -1,0 +1,73 @@
+// Size classes: 16-byte steps up to 128 B, then four classes per power of two up to 128 KiB.
+// The worst internal waste above 128 B is just under 20 % (a request one byte above a class).
+//
+// One vocabulary for sizes, used everywhere:
+//   small   up to kMaxClassSize (128 KiB): a block of a size class, carved from a slab
+//           (slab_kind::small);
+//   direct  the small sizes up to kMaxDirectSize (1 KiB), whose class the heap finds by indexing
+//           its `direct` array with (size + 15) / 16: the commonest allocations skip the table;
+//   large   above kMaxClassSize: page-granular, a run of units in a segment or, beyond a segment,
+//           a mapping of its own (slab_kind::large / huge).
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "geometry.hpp"
+#include "slabpool/slabpool.h"
+
+namespace slabpool::detail {
+
+inline constexpr std::size_t kMaxStepClassSize = 128;  // last class of the 16-byte steps
+inline constexpr std::size_t kMaxDirectSize = 1024;     // sizes resolved by one table load
+inline constexpr std::size_t kMaxClassSize = 128 * 1024;
+inline constexpr unsigned kClassCount = 48;
+
+// Class of a size in (128, kMaxClassSize]: four classes per doubling.
+constexpr unsigned class_of_geometric(std::size_t size) {
+  const std::size_t s = size - 1;
+  const unsigned e = static_cast<unsigned>(std::bit_width(s)) - 1;  // 2^e <= s < 2^(e+1)
+  const unsigned quarter = static_cast<unsigned>(s >> (e - 2)) & 3;
+  return 8 + (e - 7) * 4 + quarter;
+}
+
+constexpr std::size_t class_size(unsigned cls) {
+  if (cls < 8) return (cls + 1) * 16;
+  const unsigned e = 7 + (cls - 8) / 4;
+  const unsigned quarter = (cls - 8) % 4;
+  return (std::size_t{5} + quarter) << (e - 2);
+}
+
+inline constexpr auto kSmallClassTable = [] {
+  std::array<std::uint8_t, kMaxDirectSize / 16 + 1> table{};
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const std::size_t size = i == 0 ? 1 : i * 16;
+    table[i] = static_cast<std::uint8_t>(size <= kMaxStepClassSize ? (size + 15) / 16 - 1
+                                                                   : class_of_geometric(size));
+  }
+  return table;
+}();
+
+// Class serving `size`; only for size <= kMaxClassSize.
+constexpr unsigned size_to_class(std::size_t size) {
+  if (size <= kMaxDirectSize) return kSmallClassTable[(size + 15) >> 4];
+  return class_of_geometric(size);
+}
+
+// Units per slab: room for at least eight blocks, capped at 256 KiB so a few idle slabs of the
+// biggest classes do not pin much memory.
+constexpr unsigned class_slab_units(unsigned cls) {
+  const std::size_t want = (class_size(cls) * 8 + kUnitSize - 1) / kUnitSize;
+  return static_cast<unsigned>(want < 1 ? 1 : (want > 4 ? 4 : want));
+}
+
+static_assert(class_size(kClassCount - 1) == kMaxClassSize);
+static_assert(SP_CLASS_COUNT == kClassCount, "the public stats array has one entry per class");
+static_assert(SP_MAX_ALIGNMENT == kMaxAlignment, "the public limit is the one the core serves");
+static_assert(size_to_class(kMaxClassSize) == kClassCount - 1);
+static_assert(size_to_class(129) == 8 && class_size(8) == 160);
+static_assert(size_to_class(1) == 0 && size_to_class(16) == 0 && size_to_class(17) == 1);
+
+}  // namespace slabpool::detail

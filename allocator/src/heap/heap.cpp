@@ -1,0 +1,73 @@
+// The heap layer's search for blocks: refilling a class from the heap's own slabs, adopting an
+// abandoned slab, or formatting a new one.
+#include "heap.hpp"
+
+#include "bin.hpp"
+#include "heap_registry.hpp"
+#include "runtime/mode.hpp"
+
+namespace slabpool::detail {
+
+constinit slab g_empty_slab{};
+constinit heap g_empty_heap{};
+constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL = &g_empty_heap;
+
+namespace {
+
+// Slabs of a bin examined per refill before taking a new one; bounds the slow path while still
+// visiting every slab of a long bin within a few refills.
+constexpr unsigned kScanLimit = 8;
+
+slab* new_slab(heap* h, unsigned cls) {
+  bool zeroed = false;
+  slab* s = acquire_span_reclaiming({class_slab_units(cls), 1}, &zeroed);
+  if (s == nullptr) return nullptr;
+  slab_format(s, cls, class_size(cls), slab_owner_tag(h));
+  return s;
+}
+
+}  // namespace
+
+slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept {
+  slab* current = h->current[cls];
+  if (current != &g_empty_slab && slab_refill(current)) return current;
+
+  heap_bin& bin = h->bins[cls];
+  slab* candidate = bin.ring;
+  const unsigned scan = bin.slabs < kScanLimit || scan_all ? bin.slabs : kScanLimit;
+  for (unsigned i = 0; i < scan; ++i) {
+    slab* s = candidate;
+    candidate = candidate->next;
+    if (s == current) continue;
+    if (s->free != nullptr || slab_refill(s)) {
+      bin.ring = candidate;  // continue the rotation after this slab next time
+      return s;
+    }
+  }
+  bin.ring = candidate;
+
+  if (slab* s = adopt_abandoned(cls, h)) {
+    bin_link(bin, s);
+    if (s->free != nullptr || slab_refill(s)) return s;
+  }
+  slab* s = new_slab(h, cls);
+  if (s == nullptr) return nullptr;
+  bin_link(bin, s);
+  slab_refill(s);
+  return s;
+}
+
+void* heap_pop_unstaged(heap* h, unsigned cls, bool scan_all) noexcept {
+  // heap_find_slab leaves the ring just past the slab it found: try that slab again first, as the
+  // fast path would keep using its current slab.
+  slab* s = nullptr;
+  if (!scan_all && h->bins[cls].ring != nullptr) {
+    s = h->bins[cls].ring->prev;
+    if (s->free == nullptr && !slab_refill(s)) s = nullptr;
+  }
+  if (s == nullptr) s = heap_find_slab(h, cls, scan_all);
+  if (s == nullptr) return nullptr;
+  return slab_pop(s, s->free);
+}
+
+}  // namespace slabpool::detail

@@ -1,0 +1,92 @@
+// The heap layer: one heap per thread, its bins of slabs per class, and finding a block when the
+// current slab of a class runs dry. (The fast paths that pop from the current slab are the front
+// door's: front/front.hpp.)
+//
+// Each thread reaches its heap through one initial-exec TLS pointer. A thread starts out pointing
+// at `g_empty_heap`, whose bins all hold the never-filled `g_empty_slab`: the first pop misses and
+// the slow path sets the thread up, so the fast path carries no "initialised?" test.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/attributes.hpp"
+#include "base/size_class.hpp"
+#include "base/spin_lock.hpp"
+#include "segment/segment.hpp"
+#include "slabpool/detail/locks.hpp"
+
+namespace slabpool::detail {
+
+// All slabs a heap owns for one class, in a circular list; the slow path rotates through it looking
+// for slabs that regained free blocks.
+struct heap_bin {
+  slab* ring = nullptr;
+  std::uint32_t slabs = 0;
+};
+
+inline constexpr std::size_t kDirectSlots = kMaxDirectSize / 16 + 1;
+
+struct heap {
+  // Hot: the slab each class allocates from. Never null; g_empty_slab when there is none yet.
+  // `direct` mirrors `current` by (size + 15) / 16 for sizes up to kMaxDirectSize, saving the
+  // class-table load on the commonest allocations.
+  slab* direct[kDirectSlots];
+  slab* current[kClassCount];
+  // Cold: everything below is touched by slow paths only, under `lock`. A trimmer thread takes the
+  // lock to release slabs of a heap whose thread sits idle.
+  ranked<spin_lock> lock{lock_rank::heap};
+  heap_bin bins[kClassCount] = {};
+  heap* next_live = nullptr;  // registry of live heaps
+  heap* prev_live = nullptr;
+  bool live = false;
+  // The heap that threads share after their own was handed over at exit (heap_shared()): no
+  // thread owns it, so no slab of it is ever current.
+  bool shared = false;
+
+  constexpr heap();
+};
+
+extern constinit slab g_empty_slab;
+extern constinit heap g_empty_heap;
+
+constexpr heap::heap() {
+  for (slab*& s : direct) s = &g_empty_slab;
+  for (slab*& s : current) s = &g_empty_slab;
+}
+
+// The `direct` slots of each class: [first, end) (empty above kMaxDirectSize).
+struct direct_range {
+  std::uint8_t first;
+  std::uint8_t end;
+};
+inline constexpr auto kDirectRanges = [] {
+  std::array<direct_range, kClassCount> ranges{};
+  for (std::size_t i = kDirectSlots; i-- > 0;) ranges[kSmallClassTable[i]].first = std::uint8_t(i);
+  for (std::size_t i = 0; i < kDirectSlots; ++i)
+    ranges[kSmallClassTable[i]].end = std::uint8_t(i + 1);
+  return ranges;
+}();
+
+// Makes `s` the slab class `cls` allocates from (owner, or trimmer holding h->lock for the owner).
+inline void set_current(heap* h, unsigned cls, slab* s) {
+  h->current[cls] = s;
+  for (unsigned i = kDirectRanges[cls].first; i < kDirectRanges[cls].end; ++i) h->direct[i] = s;
+}
+
+extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
+
+// --- finding blocks (heap.cpp) -------------------------------------------------------------------
+// Finds a slab of class `cls` with a staged block: the current one refilled, another of the bin,
+// an abandoned one adopted, or a new one. `scan_all` looks at every slab of the bin (the retry
+// after memory ran out) instead of a few. Caller holds h->lock. nullptr when out of memory.
+slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept;
+
+// One block of class `cls` without making any slab current, so the fast paths keep missing:
+// checked mode's source of blocks, and the shared heap's. Caller holds h->lock. nullptr when out
+// of memory.
+void* heap_pop_unstaged(heap* h, unsigned cls, bool scan_all) noexcept;
+
+}  // namespace slabpool::detail

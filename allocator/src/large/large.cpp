@@ -1,0 +1,60 @@
+#include "large.hpp"
+
+#include <cstring>
+
+#include "heap/heap_registry.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/options.hpp"
+#include "segment/segment.hpp"
+
+namespace slabpool::detail {
+
+void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexcept {
+  if (size > (std::size_t{1} << kAddressBits)) return nullptr;
+  const std::size_t units = (size + kUnitSize - 1) >> kUnitShift;
+  const std::size_t align_units = alignment > kUnitSize ? alignment >> kUnitShift : 1;
+  if (units + align_units <= kUnitsPerSegment) {
+    bool zeroed = false;
+    slab* s = acquire_span_reclaiming(
+        {static_cast<unsigned>(units), static_cast<unsigned>(align_units)}, &zeroed);
+    if (s == nullptr) return nullptr;
+    s->block_size = static_cast<std::uint32_t>(units << kUnitShift);
+    s->kind = slab_kind::large;
+    segment_pool_note_large(s->block_size, true);
+    if constexpr (kAsan) asan_unpoison(s->area, s->block_size);
+    if (zero && !zeroed) std::memset(s->area, 0, size);
+    return s->area;
+  }
+  bool zeroed = false;
+  slab* s = acquire_huge(size, alignment, &zeroed);
+  if (s == nullptr) return nullptr;
+  segment_pool_note_large(segment_of(s->area)->mapped_size, true);
+  if constexpr (kAsan) {
+    const segment* seg = segment_of(s->area);
+    asan_unpoison(s->area, seg->mapped_size - static_cast<std::size_t>(
+                                                  s->area - reinterpret_cast<const char*>(seg)));
+  }
+  if (zero && !zeroed) std::memset(s->area, 0, size);
+  return s->area;
+}
+
+void large_free(slab* s) noexcept {
+  if (s->kind == slab_kind::large) {
+    segment_pool_note_large(s->block_size, false);
+    if constexpr (kAsan) asan_poison(s->area, s->block_size);
+    release_span(s, trim_clock_ms());
+  } else {
+    segment_pool_note_large(segment_of(s->area)->mapped_size, false);
+    release_huge(s, trim_clock_ms(), static_cast<std::size_t>(option(SP_OPTION_CACHE_BYTES)));
+  }
+}
+
+std::size_t large_usable_size(const slab* s, const void* p) noexcept {
+  if (s->kind == slab_kind::large)
+    return s->block_size - static_cast<std::size_t>(static_cast<const char*>(p) - s->area);
+  const segment* seg = segment_of(p);
+  return seg->mapped_size -
+         static_cast<std::size_t>(static_cast<const char*>(p) - reinterpret_cast<const char*>(seg));
+}
+
+}  // namespace slabpool::detail

@@ -1,0 +1,211 @@
+// The Linux implementation of the platform layer (platform.hpp states the contract).
+#include "platform.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+extern char** environ;
+
+namespace slabpool::detail {
+
+std::atomic<long> g_failing_maps = 0;
+
+void* linux_os::map_aligned(std::size_t size, std::size_t alignment) noexcept {
+  if (g_failing_maps.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+    if (g_failing_maps.fetch_sub(1, std::memory_order_relaxed) > 0) return nullptr;
+  }
+  constexpr int kProt = PROT_READ | PROT_WRITE;
+  constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  const int saved_errno = errno;  // a failed mmap must not leak its errno into a successful call
+  // Fast try: the kernel often hands out an already aligned range.
+  void* p = mmap(nullptr, size, kProt, kFlags, -1, 0);
+  if (p == MAP_FAILED) {
+    errno = saved_errno;
+    return nullptr;
+  }
+  if ((reinterpret_cast<std::uintptr_t>(p) & (alignment - 1)) == 0) return p;
+  munmap(p, size);
+  // Over-map by the alignment and trim both ends.
+  const std::size_t span = size + alignment;
+  p = mmap(nullptr, span, kProt, kFlags, -1, 0);
+  if (p == MAP_FAILED) {
+    errno = saved_errno;
+    return nullptr;
+  }
+  const auto base = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t aligned = (base + alignment - 1) & ~(alignment - 1);
+  if (aligned > base) munmap(p, aligned - base);
+  const std::uintptr_t end = base + span;
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void linux_os::unmap(void* p, std::size_t size) noexcept {
+  munmap(p, size);
+}
+
+void linux_os::decommit(void* p, std::size_t size) noexcept {
+  const int saved_errno = errno;
+  madvise(p, size, MADV_DONTNEED);
+  errno = saved_errno;
+}
+
+std::size_t linux_os::page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+std::uint64_t linux_os::now_ms() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool linux_os::write_fd(int fd, const char* text, std::size_t left) noexcept {
+  const int saved_errno = errno;
+  while (left > 0) {
+    const ssize_t n = ::write(fd, text, left);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      errno = saved_errno;
+      return false;
+    }
+    text += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  errno = saved_errno;
+  return true;
+}
+
+void linux_os::write_error(const char* text) noexcept {
+  write_fd(STDERR_FILENO, text, std::strlen(text));
+}
+
+std::uint64_t linux_os::now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t linux_os::now_coarse_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+char** linux_os::environment() noexcept {
+  return environ;
+}
+
+std::size_t linux_os::resident_bytes() noexcept {
+  const int saved_errno = errno;
+  const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved_errno;
+    return 0;
+  }
+  char text[128] = {};
+  const ssize_t n = ::read(fd, text, sizeof(text) - 1);
+  ::close(fd);
+  errno = saved_errno;
+  if (n <= 0) return 0;
+  unsigned long long pages_total = 0, pages_resident = 0;
+  if (std::sscanf(text, "%llu %llu", &pages_total, &pages_resident) != 2) return 0;
+  return static_cast<std::size_t>(pages_resident) * page_size();
+}
+
+bool linux_os::thread_start(thread_handle& out, void* (*fn)(void*), const char* name) noexcept {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  const bool created = pthread_create(&out, &attr, fn, nullptr) == 0;
+  pthread_attr_destroy(&attr);
+  if (created && name != nullptr) pthread_setname_np(out, name);  // visible in top, ps -L
+  return created;
+}
+
+void linux_os::thread_join(thread_handle& thread) noexcept {
+  pthread_join(thread, nullptr);
+}
+
+void linux_os::yield() noexcept {
+  sched_yield();
+}
+
+void linux_os::run_once(once_flag& flag, void (*fn)()) noexcept {
+  pthread_once(&flag.once, fn);
+}
+
+bool linux_os::exit_key_create(exit_key& key, void (*fn)(void*)) noexcept {
+  return pthread_key_create(&key.key, fn) == 0;
+}
+
+void linux_os::exit_key_set(exit_key& key, void* value) noexcept {
+  pthread_setspecific(key.key, value);
+}
+
+void linux_os::at_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
+  pthread_atfork(prepare, parent, child);
+}
+
+void linux_os::wait_lock_acquire(wait_lock& lock) noexcept {
+  pthread_mutex_lock(&lock.mutex);
+}
+
+void linux_os::wait_lock_release(wait_lock& lock) noexcept {
+  pthread_mutex_unlock(&lock.mutex);
+}
+
+namespace {
+// The condition starts on the realtime clock (its static initialiser); before the first timed
+// wait it moves to the monotonic one, so a clock change cannot stretch a sleep. Only one thread
+// ever sleeps on a wait_lock and signals hold the mutex, so nobody uses the condition meanwhile.
+void make_monotonic(wait_lock& lock) {
+  if (lock.monotonic) return;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_destroy(&lock.cond);
+  pthread_cond_init(&lock.cond, &attr);
+  pthread_condattr_destroy(&attr);
+  lock.monotonic = true;
+}
+}  // namespace
+
+void linux_os::wait_lock_sleep(wait_lock& lock) noexcept {
+  make_monotonic(lock);
+  pthread_cond_wait(&lock.cond, &lock.mutex);
+}
+
+void linux_os::wait_lock_sleep_ms(wait_lock& lock, std::uint64_t ms) noexcept {
+  make_monotonic(lock);
+  timespec deadline{};
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += static_cast<time_t>(ms / 1000);
+  deadline.tv_nsec += static_cast<long>((ms % 1000) * 1000000);
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait(&lock.cond, &lock.mutex, &deadline);
+}
+
+void linux_os::wait_lock_signal(wait_lock& lock) noexcept {
+  pthread_cond_signal(&lock.cond);
+}
+
+void linux_os::wait_lock_reset_in_child(wait_lock& lock) noexcept {
+  pthread_mutex_init(&lock.mutex, nullptr);
+  lock.monotonic = false;
+  pthread_cond_init(&lock.cond, nullptr);
+}
+
+}  // namespace slabpool::detail

@@ -1,0 +1,414 @@
+// The pool of segments and spans: carving runs of units, giving them back, the huge-block cache,
+// and the decay pass that returns idle memory to the OS.
+#include <bit>
+#include <mutex>
+#include <new>
+
+#include "platform/platform.hpp"
+#include "segment.hpp"
+#include "slabpool/detail/locks.hpp"
+
+namespace slabpool::detail {
+
+constinit std::atomic<std::uint64_t> g_segment_map[kSegmentMapChunks / 64] = {};
+
+namespace {
+
+// --- segment map -----------------------------------------------------------------------------
+
+void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
+  for (std::uintptr_t chunk = base >> kSegmentShift; chunk < (base + size) >> kSegmentShift;
+       ++chunk) {
+    const std::uint64_t bit = std::uint64_t{1} << (chunk % 64);
+    if (present) {
+      g_segment_map[chunk / 64].fetch_or(bit, std::memory_order_release);
+    } else {
+      g_segment_map[chunk / 64].fetch_and(~bit, std::memory_order_release);
+    }
+  }
+}
+
+// --- pool --------------------------------------------------------------------------------------
+constexpr unsigned kHugeCacheSlots = 8;
+
+struct huge_cache_entry {
+  segment* seg;
+  std::uint64_t freed_ms;
+};
+
+// Counters are atomics so readers (stats) need no lock.
+struct segment_pool {
+  ranked<std::mutex> lock{lock_rank::segment_pool};
+  // Regular segments that have at least one free unit, per span side (see segment::span_side).
+  segment* with_free_units[2] = {};
+  huge_cache_entry huge_cache[kHugeCacheSlots] = {};
+  unsigned huge_cached = 0;
+  std::atomic<std::size_t> mapped = 0;
+  std::atomic<std::size_t> resident = 0;
+  std::atomic<std::size_t> free_resident = 0;
+  std::atomic<std::size_t> large_live = 0;
+  std::atomic<std::size_t> returned = 0;
+  std::atomic<std::size_t> segments = 0;
+};
+constinit segment_pool g_pool;
+
+void add(std::atomic<std::size_t>& counter, std::size_t bytes) {
+  counter.fetch_add(bytes, std::memory_order_relaxed);
+}
+void sub(std::atomic<std::size_t>& counter, std::size_t bytes) {
+  counter.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+// The list is kept in address order: first fit over it packs spans towards low addresses, which
+// keeps fragmentation down under churn and lets high segments drain and be unmapped.
+void pool_link(segment* seg) {
+  segment*& head = g_pool.with_free_units[seg->span_side];
+  segment* before = nullptr;
+  segment* after = head;
+  while (after != nullptr && after < seg) {
+    before = after;
+    after = after->next;
+  }
+  seg->prev = before;
+  seg->next = after;
+  if (after) after->prev = seg;
+  if (before)
+    before->next = seg;
+  else
+    head = seg;
+  seg->in_pool_list = true;
+}
+
+void pool_unlink(segment* seg) {
+  if (seg->prev)
+    seg->prev->next = seg->next;
+  else
+    g_pool.with_free_units[seg->span_side] = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = nullptr;
+  seg->in_pool_list = false;
+}
+
+// Marks units used or free, keeping "has a free unit" list membership right.
+void mark_used(segment* seg, std::uint64_t mask) {
+  seg->used_units |= mask;
+  if (seg->used_units == ~std::uint64_t{0} && seg->in_pool_list) pool_unlink(seg);
+}
+void mark_free(segment* seg, std::uint64_t mask) {
+  seg->used_units &= ~mask;
+  if (!seg->in_pool_list) pool_link(seg);
+}
+
+constexpr std::uint64_t run_mask(unsigned first, unsigned units) {
+  return (units >= 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << units) - 1)) << first;
+}
+
+// First unit index of a free run of `units` units starting at a multiple of `align_units`, or 0
+// when there is none (unit 0 is never free, so 0 doubles as "not found").
+unsigned find_free_run(std::uint64_t used, span_request request) {
+  const std::uint64_t free_units = ~used;
+  if (request.units == 1 && request.align_units == 1) {
+    return free_units == 0 ? 0 : static_cast<unsigned>(std::countr_zero(free_units));
+  }
+  for (unsigned first = request.align_units; first + request.units <= kUnitsPerSegment;
+       first += request.align_units) {
+    const std::uint64_t mask = run_mask(first, request.units);
+    if ((free_units & mask) == mask) return first;
+  }
+  return 0;
+}
+
+segment* map_segment() {
+  void* memory = os::map_aligned(kSegmentSize, kSegmentSize);
+  if (memory == nullptr) return nullptr;
+  auto* seg = new (memory) segment();
+  segment_map_set(reinterpret_cast<std::uintptr_t>(memory), kSegmentSize, true);
+  add(g_pool.mapped, kSegmentSize);
+  add(g_pool.resident, kSegmentHeaderBytes);
+  add(g_pool.segments, 1);
+  return seg;
+}
+
+void unmap_segment(segment* seg, std::size_t resident_bytes) {
+  const std::size_t size = seg->mapped_size;
+  segment_map_set(reinterpret_cast<std::uintptr_t>(seg), size, false);
+  sub(g_pool.mapped, size);
+  sub(g_pool.resident, resident_bytes);
+  sub(g_pool.segments, 1);
+  add(g_pool.returned, resident_bytes);
+  os::unmap(seg, size);
+}
+
+slab* carve_span(segment* seg, unsigned first, unsigned units, bool* zeroed) {
+  const std::uint64_t mask = run_mask(first, units);
+  const std::uint64_t was_dirty = seg->dirty_units & mask;
+  *zeroed = was_dirty == 0;
+  sub(g_pool.free_resident, static_cast<std::size_t>(std::popcount(was_dirty)) << kUnitShift);
+  add(g_pool.resident, static_cast<std::size_t>(std::popcount(mask & ~was_dirty)) << kUnitShift);
+  seg->dirty_units |= mask;
+  mark_used(seg, mask);
+  slab* span = &seg->slabs[first];
+  span->area = reinterpret_cast<char*>(seg) + (std::size_t{first} << kUnitShift);
+  span->units = static_cast<std::uint16_t>(units);
+  for (unsigned u = first; u < first + units; ++u) seg->unit_slab[u] = span;
+  return span;
+}
+
+std::size_t huge_total_size(std::size_t size, std::size_t alignment) {
+  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+  // Whole chunks, so no foreign mapping can share a chunk the segment map calls ours.
+  return (offset + size + kSegmentMask) & ~kSegmentMask;
+}
+
+slab* init_huge(void* memory, std::size_t total, std::size_t alignment) {
+  auto* seg = new (memory) segment();
+  seg->huge = true;
+  seg->mapped_size = total;
+  slab* span = &seg->slabs[0];
+  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+  span->area = static_cast<char*>(memory) + offset;
+  span->kind = slab_kind::huge;
+  span->block_size = 0;  // huge blocks report their size through the mapping
+  for (slab*& entry : seg->unit_slab) entry = span;
+  return span;
+}
+
+// A run of units chosen for decommit, reserved (marked used) while the lock is dropped so nobody
+// carves it during the madvise.
+struct decommit_run {
+  segment* seg;
+  unsigned first;
+  unsigned units;
+};
+
+}  // namespace
+
+slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
+  const std::uint8_t side = request.units == 1 && request.align_units == 1 ? 0 : 1;
+  std::lock_guard guard(g_pool.lock);
+  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
+    if (unsigned first = find_free_run(seg->used_units, request); first != 0) {
+      return carve_span(seg, first, request.units, zeroed);
+    }
+  }
+  // An empty segment of the other side can switch over before a new one is mapped.
+  segment* seg = g_pool.with_free_units[side ^ 1];
+  while (seg != nullptr && seg->used_units != 1) seg = seg->next;
+  if (seg != nullptr) {
+    pool_unlink(seg);
+  } else {
+    if (!may_map) return nullptr;
+    seg = map_segment();
+    if (seg == nullptr) return nullptr;
+  }
+  seg->span_side = side;
+  pool_link(seg);
+  return carve_span(seg, request.align_units, request.units, zeroed);
+}
+
+void release_span(slab* span, std::uint64_t idle_since_ms) noexcept {
+  segment* seg = segment_of(span->area);
+  const unsigned first = static_cast<unsigned>(span - seg->slabs);
+  const unsigned units = span->units;
+  span->kind = slab_kind::unused;
+  span->owner.store(nullptr, std::memory_order_relaxed);
+  std::lock_guard guard(g_pool.lock);
+  for (unsigned u = first; u < first + units; ++u) seg->unit_freed_ms[u] = idle_since_ms;
+  add(g_pool.free_resident, std::size_t{units} << kUnitShift);
+  mark_free(seg, run_mask(first, units));
+}
+
+slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexcept {
+  if (size > (std::size_t{1} << kAddressBits)) return nullptr;
+  const std::size_t total = huge_total_size(size, alignment);
+  {
+    std::lock_guard guard(g_pool.lock);
+    // Reuse a cached mapping of exactly this many chunks: no syscall, memory already resident.
+    for (unsigned i = 0; i < g_pool.huge_cached; ++i) {
+      segment* seg = g_pool.huge_cache[i].seg;
+      if (seg->mapped_size != total) continue;
+      g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
+      sub(g_pool.free_resident, total);
+      *zeroed = false;
+      return init_huge(seg, total, alignment);
+    }
+  }
+  void* memory = os::map_aligned(total, kSegmentSize);
+  if (memory == nullptr) return nullptr;
+  *zeroed = true;
+  slab* span = init_huge(memory, total, alignment);
+  segment_map_set(reinterpret_cast<std::uintptr_t>(memory), total, true);
+  std::lock_guard guard(g_pool.lock);
+  add(g_pool.mapped, total);
+  add(g_pool.resident, total);
+  add(g_pool.segments, 1);
+  return span;
+}
+
+void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept {
+  segment* seg = segment_of(span->area);
+  const std::size_t total = seg->mapped_size;
+  span->kind = slab_kind::unused;
+  {
+    std::lock_guard guard(g_pool.lock);
+    if (g_pool.huge_cached < kHugeCacheSlots &&
+        g_pool.free_resident.load(std::memory_order_relaxed) + total <= cache_budget) {
+      g_pool.huge_cache[g_pool.huge_cached++] = {seg, now_ms};
+      add(g_pool.free_resident, total);
+      return;
+    }
+  }
+  unmap_segment(seg, total);
+}
+
+std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
+                               std::size_t cache_budget, bool* pending) noexcept {
+  auto idle = [&](std::uint64_t since) { return force || now_ms - since >= delay_ms; };
+  constexpr unsigned kBatch = 64;
+  std::size_t returned = 0;
+  *pending = false;
+  for (;;) {
+    decommit_run runs[kBatch];
+    unsigned run_count = 0;
+    segment* to_unmap[kBatch];
+    unsigned unmap_count = 0;
+    std::size_t unmap_resident[kBatch];
+    huge_cache_entry huge_out[kHugeCacheSlots];
+    unsigned huge_out_count = 0;
+    bool more = false;
+    {
+      std::lock_guard guard(g_pool.lock);
+      std::size_t excess = 0;
+      const std::size_t free_resident = g_pool.free_resident.load(std::memory_order_relaxed);
+      if (free_resident > cache_budget) excess = free_resident - cache_budget;
+
+      for (unsigned i = 0; i < g_pool.huge_cached;) {
+        if (idle(g_pool.huge_cache[i].freed_ms) || excess > 0) {
+          const std::size_t size = g_pool.huge_cache[i].seg->mapped_size;
+          excess = excess > size ? excess - size : 0;
+          sub(g_pool.free_resident, size);
+          huge_out[huge_out_count++] = g_pool.huge_cache[i];
+          g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
+        } else {
+          *pending = true;
+          ++i;
+        }
+      }
+      // Decommits the idle free units of one segment, or takes the whole segment when empty.
+      auto visit = [&](segment* seg) {
+        const std::uint64_t free_dirty = ~seg->used_units & seg->dirty_units;
+        if (seg->used_units == 1) {  // empty: the whole mapping can go
+          bool all_idle = true;
+          for (unsigned u = 1; u < kUnitsPerSegment && all_idle; ++u) {
+            all_idle = ((free_dirty >> u) & 1) == 0 || idle(seg->unit_freed_ms[u]);
+          }
+          if (all_idle || excess > 0) {
+            if (unmap_count == kBatch) {
+              more = true;
+              return;
+            }
+            const std::size_t dirty_bytes = static_cast<std::size_t>(std::popcount(free_dirty))
+                                            << kUnitShift;
+            excess = excess > dirty_bytes ? excess - dirty_bytes : 0;
+            sub(g_pool.free_resident, dirty_bytes);
+            pool_unlink(seg);
+            unmap_resident[unmap_count] = dirty_bytes + kSegmentHeaderBytes;
+            to_unmap[unmap_count++] = seg;
+            return;
+          }
+        }
+        // Decommit maximal runs of free dirty units that are idle (or over budget).
+        for (unsigned u = 1; u < kUnitsPerSegment;) {
+          if (((free_dirty >> u) & 1) == 0) {
+            ++u;
+            continue;
+          }
+          if (!idle(seg->unit_freed_ms[u]) && excess == 0) {
+            *pending = true;
+            ++u;
+            continue;
+          }
+          unsigned end = u + 1;
+          while (end < kUnitsPerSegment && ((free_dirty >> end) & 1) &&
+                 (idle(seg->unit_freed_ms[end]) || excess > 0)) {
+            ++end;
+          }
+          if (run_count == kBatch) {
+            more = true;
+            return;
+          }
+          const std::uint64_t mask = run_mask(u, end - u);
+          const std::size_t bytes = std::size_t{end - u} << kUnitShift;
+          excess = excess > bytes ? excess - bytes : 0;
+          seg->dirty_units &= ~mask;
+          mark_used(seg, mask);  // reserved while the lock is dropped
+          sub(g_pool.free_resident, bytes);
+          runs[run_count++] = {seg, u, end - u};
+          u = end;
+        }
+      };
+      for (unsigned side = 0; side < 2 && !more; ++side) {
+        for (segment* seg = g_pool.with_free_units[side]; seg != nullptr && !more;) {
+          segment* next = seg->next;  // visit may unlink seg
+          visit(seg);
+          seg = next;
+        }
+      }
+    }
+    for (unsigned i = 0; i < run_count; ++i) {
+      const std::size_t bytes = std::size_t{runs[i].units} << kUnitShift;
+      os::decommit(
+          reinterpret_cast<char*>(runs[i].seg) + (std::size_t{runs[i].first} << kUnitShift), bytes);
+      returned += bytes;
+    }
+    for (unsigned i = 0; i < unmap_count; ++i) {
+      returned += unmap_resident[i];
+      unmap_segment(to_unmap[i], unmap_resident[i]);
+    }
+    for (unsigned i = 0; i < huge_out_count; ++i) {
+      returned += huge_out[i].seg->mapped_size;
+      unmap_segment(huge_out[i].seg, huge_out[i].seg->mapped_size);
+    }
+    if (run_count > 0) {
+      std::lock_guard guard(g_pool.lock);
+      for (unsigned i = 0; i < run_count; ++i) {
+        mark_free(runs[i].seg, run_mask(runs[i].first, runs[i].units));
+      }
+      std::size_t bytes = 0;
+      for (unsigned i = 0; i < run_count; ++i) bytes += std::size_t{runs[i].units} << kUnitShift;
+      sub(g_pool.resident, bytes);
+      add(g_pool.returned, bytes);
+    }
+    if (!more) break;
+  }
+  return returned;
+}
+
+void segment_pool_note_large(std::size_t bytes, bool live) noexcept {
+  if (live)
+    add(g_pool.large_live, bytes);
+  else
+    sub(g_pool.large_live, bytes);
+}
+
+void segment_pool_lock_for_fork() noexcept {
+  g_pool.lock.raw().lock();
+}
+void segment_pool_unlock_after_fork() noexcept {
+  g_pool.lock.raw().unlock();
+}
+
+std::size_t segment_bytes_mapped() noexcept {
+  return g_pool.mapped.load(std::memory_order_relaxed);
+}
+
+segment_pool_counters segment_pool_read() noexcept {
+  return {g_pool.mapped.load(std::memory_order_relaxed),
+          g_pool.resident.load(std::memory_order_relaxed),
+          g_pool.free_resident.load(std::memory_order_relaxed),
+          g_pool.large_live.load(std::memory_order_relaxed),
+          g_pool.returned.load(std::memory_order_relaxed),
+          g_pool.segments.load(std::memory_order_relaxed)};
+}
+
+}  // namespace slabpool::detail
