@@ -15,7 +15,7 @@ void* resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
     // Every block is 16-aligned, so smaller alignments need no work at all. A direct size got
     // here because its current slab had nothing staged: straight to the refill.
     p = bytes <= detail::kMaxDirectSize ? detail::alloc_direct_slow(bytes)
-                                        : detail::heap_malloc(bytes);
+                                        : detail::heap_malloc_above_direct(bytes);
   } else {
     p = detail::aligned_malloc(alignment, bytes);
   }

@@ -85,6 +85,12 @@ inline void* alloc_direct_slow(std::size_t size) noexcept {
   return alloc_slow(tls_heap, kSmallClassTable[(size + 15) >> 4], size);
 }
 
+// heap_malloc for a size known to be above kMaxDirectSize.
+SLABPOOL_ALWAYS_INLINE void* heap_malloc_above_direct(std::size_t size) noexcept {
+  if (size <= kMaxClassSize) return pop_block(tls_heap, class_of_geometric(size), size);
+  return large_alloc(size, kMinAlignment, false);
+}
+
 SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
   heap* h = tls_heap;
   // Most requests are small: one compare, then the slab straight from the size.

@@ -28,9 +28,8 @@ slab* new_slab(heap* h, unsigned cls) {
 
 }  // namespace
 
-slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept {
+slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   slab* current = h->current[cls];
-  if (current != &g_empty_slab && slab_refill(current)) return current;
 
   heap_bin& bin = h->bins[cls];
   slab* candidate = bin.ring;

@@ -79,10 +79,18 @@ inline void set_current(heap* h, unsigned cls, slab* s) {
 extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
 
 // --- finding blocks (heap.cpp) -------------------------------------------------------------------
-// Finds a slab of class `cls` with a staged block: the current one refilled, another of the bin,
-// an abandoned one adopted, or a new one. `scan_all` looks at every slab of the bin (the retry
-// after memory ran out) instead of a few. Caller holds h->lock. nullptr when out of memory.
-slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept;
+// heap_find_slab past its first try (the current slab): the bin, adoption, a new slab.
+slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept;
+
+// Finds a slab of class `cls` with a staged block: the current one refilled (inline: the common
+// case), another of the bin, an abandoned one adopted, or a new one. `scan_all` looks at every
+// slab of the bin (the retry after memory ran out) instead of a few. Caller holds h->lock.
+// nullptr when out of memory.
+inline slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept {
+  slab* current = h->current[cls];
+  if (current != &g_empty_slab && slab_refill(current)) return current;
+  return heap_find_other_slab(h, cls, scan_all);
+}
 
 // One block of class `cls` without making any slab current, so the fast paths keep missing:
 // checked mode's source of blocks, and the shared heap's. Caller holds h->lock. nullptr when out

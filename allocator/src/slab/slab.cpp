@@ -27,18 +27,7 @@ void slab_format(slab* s, unsigned cls, std::size_t block_size, heap* owner) noe
   if constexpr (kAsan) asan_poison(s->area, std::size_t{s->units} << kUnitShift);
 }
 
-bool slab_refill(slab* s) noexcept {
-  if (s->remote.load(std::memory_order_relaxed) != 0) {
-    const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
-    s->free = remote_list::head(word);
-    return true;
-  }
-  if (s->local_free != nullptr) {
-    s->free = s->local_free;
-    s->local_free = nullptr;
-    s->local_count.store(0, std::memory_order_relaxed);
-    return true;
-  }
+bool slab_carve(slab* s) noexcept {
   if (s->carved == s->capacity) return false;
   const std::uint32_t batch_max =
       static_cast<std::uint32_t>(s->block_size >= kCarveBytes ? 1 : kCarveBytes / s->block_size);

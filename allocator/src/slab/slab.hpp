@@ -134,10 +134,27 @@ SLABPOOL_ALWAYS_INLINE free_block* slab_pop_local_list(slab* s) noexcept {
 // `cls`, owned by `owner`.
 void slab_format(slab* s, unsigned cls, std::size_t block_size, heap* owner) noexcept;
 
+// Links a batch of never-used blocks of `s` as its staged list; false when all are carved.
+bool slab_carve(slab* s) noexcept;
+
 // Refills the empty staged list of `s`: with the blocks other threads freed (first, so remote
 // lists never grow while local frees keep the slab busy), else the owner's own frees, else a batch
-// of never-used blocks. Returns whether s->free is now non-empty.
-bool slab_refill(slab* s) noexcept;
+// of never-used blocks. Returns whether s->free is now non-empty. Inline: every refill of the
+// owner's slow path starts here.
+inline bool slab_refill(slab* s) noexcept {
+  if (s->remote.load(std::memory_order_relaxed) != 0) {
+    const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
+    s->free = remote_list::head(word);
+    return true;
+  }
+  if (s->local_free != nullptr) {
+    s->free = s->local_free;
+    s->local_free = nullptr;
+    s->local_count.store(0, std::memory_order_relaxed);
+    return true;
+  }
+  return slab_carve(s);
+}
 
 // Moves the staged list onto the local one, so the slab obeys the non-current invariant (staged
 // list empty) that lets other threads count its live blocks.
