@@ -1,6 +1,6 @@
 // Pointers that reach free/realloc without being inside slabpool's segments.
 //
-// Where they come from: overaligned blocks (handled in overaligned.cpp); memory ld.so handed out
+// Where they come from: overaligned blocks (shim.hpp: the core's own-mapping registry); memory ld.so handed out
 // with its minimal start-up allocator before it switched to ours (glibc takes care never to free
 // those, but a bug elsewhere could); and plain invalid pointers. None of them is known to come
 // from glibc's heap: with the shim preloaded, glibc's own malloc is never reached, so forwarding

@@ -13,7 +13,7 @@
 namespace slabpool::preload {
 namespace {
 
-// The core prints SLABPOOL_STATS itself at exit (stats.cpp). The shim adds what only it knows:
+// The core prints SLABPOOL_STATS itself at exit (process/process.cpp). The shim adds what only it knows:
 // frees of pointers it did not hand out, which it left alone. Written straight to fd 2, since
 // stdio may already be shut down when destructors of preloaded libraries run.
 __attribute__((destructor)) void shim_stop() {

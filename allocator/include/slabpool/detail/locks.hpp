@@ -122,7 +122,7 @@ class ranked {
   // The bare lock, for fork handlers (they take every lock at once, outside the order check).
   Lock& raw() noexcept { return lock_; }
   // The lock with books kept in debug builds only, for the one hot slow path that needs it so
-  // (the heap's refill by its owner; see heap.cpp).
+  // (the heap's refill by its owner; see front/slow_path.cpp).
 #ifdef NDEBUG
   Lock& owner_refill() noexcept {
     return lock_;
