@@ -144,7 +144,6 @@ unsigned remnant_class(std::size_t bytes) noexcept {
   return cls;
 }
 
-
 std::size_t normal_alignment(std::size_t alignment) {
   return std::max(alignment, kMinAlignment);
 }
@@ -248,8 +247,9 @@ void arena_resource::check_owner() noexcept {
     owner_ = owner_token();
     return;
   }
-  fatal({"arena_resource used from a thread other than its owner; an arena is single-thread (see "
-         "slabpool/pmr.hpp), use slabpool::get_resource() to share memory between threads"});
+  fatal(
+      {"arena_resource used from a thread other than its owner; an arena is single-thread (see "
+       "slabpool/pmr.hpp), use slabpool::get_resource() to share memory between threads"});
 }
 
 // Second tier, still frameless: classes above 1 KiB, refills from the bump pointer. Everything

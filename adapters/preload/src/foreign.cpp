@@ -1,12 +1,12 @@
 // Pointers that reach free/realloc without being inside slabpool's segments.
 //
-// Where they come from: overaligned blocks (shim.hpp: the core's own-mapping registry); memory ld.so handed out
-// with its minimal start-up allocator before it switched to ours (glibc takes care never to free
-// those, but a bug elsewhere could); and plain invalid pointers. None of them is known to come
-// from glibc's heap: with the shim preloaded, glibc's own malloc is never reached, so forwarding
-// to the real free (dlsym(RTLD_NEXT)) would hand glibc a pointer it does not own, which aborts at
-// best. Leaking is the only choice that never corrupts memory; SLABPOOL_VERBOSE names the first
-// such pointer so the leak can be tracked down.
+// Where they come from: overaligned blocks (shim.hpp: the core's own-mapping registry); memory
+// ld.so handed out with its minimal start-up allocator before it switched to ours (glibc takes care
+// never to free those, but a bug elsewhere could); and plain invalid pointers. None of them is
+// known to come from glibc's heap: with the shim preloaded, glibc's own malloc is never reached, so
+// forwarding to the real free (dlsym(RTLD_NEXT)) would hand glibc a pointer it does not own, which
+// aborts at best. Leaking is the only choice that never corrupts memory; SLABPOOL_VERBOSE names the
+// first such pointer so the leak can be tracked down.
 #include <atomic>
 #include <cstring>
 
@@ -30,8 +30,8 @@ void free_outside_segments(void* p, const char* operation) noexcept {
   if (g_ignored.fetch_add(1, std::memory_order_relaxed) == 0 && verbose()) {
     char hex[20];
     detail::format_hex(hex, reinterpret_cast<unsigned long long>(p));
-    detail::say({operation, "(", hex,
-                 "): not a block slabpool handed out; left alone (reported once)"});
+    detail::say(
+        {operation, "(", hex, "): not a block slabpool handed out; left alone (reported once)"});
   }
 }
 

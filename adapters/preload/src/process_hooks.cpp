@@ -13,9 +13,9 @@
 namespace slabpool::preload {
 namespace {
 
-// The core prints SLABPOOL_STATS itself at exit (process/process.cpp). The shim adds what only it knows:
-// frees of pointers it did not hand out, which it left alone. Written straight to fd 2, since
-// stdio may already be shut down when destructors of preloaded libraries run.
+// The core prints SLABPOOL_STATS itself at exit (process/process.cpp). The shim adds what only it
+// knows: frees of pointers it did not hand out, which it left alone. Written straight to fd 2,
+// since stdio may already be shut down when destructors of preloaded libraries run.
 __attribute__((destructor)) void shim_stop() {
   detail::start();
   const std::size_t ignored = foreign_frees_ignored();

@@ -21,7 +21,7 @@
 namespace slabpool::detail {
 
 inline constexpr std::size_t kMaxStepClassSize = 128;  // last class of the 16-byte steps
-inline constexpr std::size_t kMaxDirectSize = 1024;     // sizes resolved by one table load
+inline constexpr std::size_t kMaxDirectSize = 1024;    // sizes resolved by one table load
 inline constexpr std::size_t kMaxClassSize = 128 * 1024;
 inline constexpr unsigned kClassCount = 48;
 

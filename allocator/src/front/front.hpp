@@ -29,10 +29,10 @@
 
 namespace slabpool::detail {
 
-// --- slow paths (slow_path.cpp) -------------------------------------------------------------------
-// Refills class `cls` of heap `h` and pops one block for a request of `size` bytes; sets the
-// thread up on its first allocation; nullptr with ENOMEM when out of memory. In checked mode every
-// allocation comes here.
+// --- slow paths (slow_path.cpp)
+// ------------------------------------------------------------------- Refills class `cls` of heap
+// `h` and pops one block for a request of `size` bytes; sets the thread up on its first allocation;
+// nullptr with ENOMEM when out of memory. In checked mode every allocation comes here.
 SLABPOOL_NOINLINE void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept;
 // Frees p whose slab is not owned by the calling thread (remote, large, huge, or any block in
 // checked mode). `size_hint` is the size a sized free passed, 0 when unknown.
@@ -48,9 +48,10 @@ SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, boo
 // Bytes usable at p (p must be a live block).
 std::size_t block_usable_size(const void* p) noexcept;
 
-// --- fast paths -----------------------------------------------------------------------------------
-// (a & g_free_screen) == 0 as one `test` with a memory operand: compilers copy and `and` instead,
-// one instruction more than the constant test this replaced on the hottest path there is.
+// --- fast paths
+// ----------------------------------------------------------------------------------- (a &
+// g_free_screen) == 0 as one `test` with a memory operand: compilers copy and `and` instead, one
+// instruction more than the constant test this replaced on the hottest path there is.
 SLABPOOL_ALWAYS_INLINE bool screened_out(std::uintptr_t a) noexcept {
 #if defined(__x86_64__) && !defined(SLABPOOL_TSAN)
   bool zero;
@@ -123,7 +124,8 @@ SLABPOOL_ALWAYS_INLINE void heap_free(void* p) noexcept {
   heap_free_sized(p, 0);
 }
 
-// --- the C library's rules --------------------------------------------------------------------------
+// --- the C library's rules
+// --------------------------------------------------------------------------
 constexpr bool is_power_of_two(std::size_t x) {
   return x != 0 && (x & (x - 1)) == 0;
 }
@@ -189,8 +191,9 @@ inline bool owns(const void* p) noexcept {
   return segment_map_contains(p);
 }
 
-// --- services for the adapters --------------------------------------------------------------------
-// The process start-up (options read, checked mode fixed); idempotent and cheap after the first.
+// --- services for the adapters
+// -------------------------------------------------------------------- The process start-up
+// (options read, checked mode fixed); idempotent and cheap after the first.
 inline void start() noexcept {
   process_start();
 }

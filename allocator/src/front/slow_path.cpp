@@ -78,8 +78,7 @@ void* large_alloc_retrying(std::size_t size, std::size_t alignment, bool zero) n
   }
   const int saved_errno = errno;
   no_lock none;
-  void* p = attempt_or_trim(
-      [&](bool) { return large_alloc_once(size, alignment, zero); }, none);
+  void* p = attempt_or_trim([&](bool) { return large_alloc_once(size, alignment, zero); }, none);
   errno = p != nullptr ? saved_errno : ENOMEM;
   return p;
 }

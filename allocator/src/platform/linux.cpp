@@ -92,13 +92,15 @@ void linux_os::write_error(const char* text) noexcept {
 std::uint64_t linux_os::now_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::uint64_t linux_os::now_coarse_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 char** linux_os::environment() noexcept {

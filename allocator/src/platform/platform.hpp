@@ -81,7 +81,7 @@ concept platform = requires(void* p, std::size_t n, const char* text, int fd, wa
   {
     P::at_fork(static_cast<void (*)()>(nullptr), static_cast<void (*)()>(nullptr),
                static_cast<void (*)()>(nullptr))
-  } -> std::same_as<void>;
+    } -> std::same_as<void>;
   // --- the sleeping lock ---------------------------------------------------------------------
   { P::wait_lock_acquire(wl) } -> std::same_as<void>;
   { P::wait_lock_release(wl) } -> std::same_as<void>;

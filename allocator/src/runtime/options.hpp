@@ -10,9 +10,9 @@
 namespace slabpool::detail {
 
 struct option_spec {
-  const char* env_name;  // SLABPOOL_...
-  const char* form;      // the accepted form, quoted in warnings
-  const char* meaning;   // one line, quoted when a value is rejected
+  const char* env_name;        // SLABPOOL_...
+  const char* form;            // the accepted form, quoted in warnings
+  const char* meaning;         // one line, quoted when a value is rejected
   std::int64_t default_value;  // the value before the environment or sp_option_set changes it
   std::int64_t min_value;
   std::int64_t max_value;

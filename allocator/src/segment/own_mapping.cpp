@@ -42,8 +42,12 @@ own_mapping* own_mapping_create(std::size_t bytes, std::size_t alignment) noexce
   char* block = start + lead;
   if (lead > page) os::unmap(start, lead - page);
   return new (record_of(block))
-      own_mapping{nullptr,   nullptr,   block - page,
-                  page + body, bytes,   alignment,
+      own_mapping{nullptr,
+                  nullptr,
+                  block - page,
+                  page + body,
+                  bytes,
+                  alignment,
                   reinterpret_cast<std::uintptr_t>(block) ^ kOwnMappingTag};
 }
 

@@ -24,12 +24,12 @@ namespace slabpool::detail {
 struct own_mapping {
   own_mapping* prev;
   own_mapping* next;
-  char* map_base;         // the record page (everything below it went back at creation)
-  std::size_t map_bytes;  // record page + block
-  std::size_t bytes;      // as requested
-  std::size_t alignment;  // as requested
-  std::uintptr_t tag;     // block address ^ kOwnMappingTag
-  char* block() const noexcept;              // the block: right above the record page
+  char* map_base;                // the record page (everything below it went back at creation)
+  std::size_t map_bytes;         // record page + block
+  std::size_t bytes;             // as requested
+  std::size_t alignment;         // as requested
+  std::uintptr_t tag;            // block address ^ kOwnMappingTag
+  char* block() const noexcept;  // the block: right above the record page
   std::size_t block_bytes() const noexcept;  // its usable size (page-rounded)
 };
 

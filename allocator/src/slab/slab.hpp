@@ -129,9 +129,10 @@ SLABPOOL_ALWAYS_INLINE free_block* slab_pop_local_list(slab* s) noexcept {
   return slab_pop(s, b);
 }
 
-// --- slow paths (slab.cpp) ------------------------------------------------------------------------
-// Formats the span `s` (area and units set) as an empty slab of `block_size`-byte blocks of class
-// `cls`, owned by `owner`.
+// --- slow paths (slab.cpp)
+// ------------------------------------------------------------------------ Formats the span `s`
+// (area and units set) as an empty slab of `block_size`-byte blocks of class `cls`, owned by
+// `owner`.
 void slab_format(slab* s, unsigned cls, std::size_t block_size, heap* owner) noexcept;
 
 // Links a batch of never-used blocks of `s` as its staged list; false when all are carved.

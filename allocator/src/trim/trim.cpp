@@ -238,4 +238,3 @@ extern "C" int sp_on_trim_remove(int (*callback)(void*), void* context) {
   }
   return 0;
 }
-

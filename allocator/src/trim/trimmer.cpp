@@ -111,7 +111,6 @@ void trimmer_stop() noexcept {
   if (started) os::thread_join(g_trimmer.thread);
 }
 
-
 void trimmer_fork_prepare() noexcept {
   os::wait_lock_acquire(g_trimmer.lock);
 }
