@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "handoff.hpp"
-#include "pattern.hpp"
+#include "common/pattern.hpp"
 #include "shadow_model.hpp"
 #include "slabpool/slabpool.h"
 

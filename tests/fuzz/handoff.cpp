@@ -5,7 +5,7 @@
 #include <mutex>
 #include <thread>
 
-#include "pattern.hpp"
+#include "common/pattern.hpp"
 #include "slabpool/slabpool.h"
 
 namespace sp_fuzz {

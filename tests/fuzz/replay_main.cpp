@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "pattern.hpp"
+#include "common/pattern.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "pattern.hpp"
+#include "common/pattern.hpp"
 #include "slabpool/slabpool.h"
 
 namespace sp_fuzz {

@@ -1,6 +1,6 @@
 // With the default options (background trimmer on, real clock), an idle pool empties by itself:
 // the background trimmer's passes age it, and the pool's trim hook reports the victim generation
-// it still holds so those passes go on until it is empty (tests/trim/test_trim_hook.cpp checks
+// it still holds so those passes go on until it is empty (tests/trim/trim_hook_test.cpp checks
 // that a holding callback keeps the trimmer running).
 #include <gtest/gtest.h>
 #include <slabpool/pool.hpp>

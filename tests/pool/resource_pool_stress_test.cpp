@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "../common/sanitized.hpp"
+#include "common/sanitized.hpp"
 #include "resource_pool_test_util.hpp"
 
 namespace {

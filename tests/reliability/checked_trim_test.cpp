@@ -9,7 +9,7 @@
 #include <chrono>
 #include <vector>
 
-#include "../common/watchdog.hpp"
+#include "common/watchdog.hpp"
 
 namespace {
 

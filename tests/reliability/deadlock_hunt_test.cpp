@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "../common/sanitized.hpp"
-#include "../common/watchdog.hpp"
+#include "common/sanitized.hpp"
+#include "common/watchdog.hpp"
 
 namespace {
 

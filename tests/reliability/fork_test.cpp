@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "../common/sanitized.hpp"
-#include "../common/watchdog.hpp"
+#include "common/sanitized.hpp"
+#include "common/watchdog.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "../common/watchdog.hpp"
+#include "common/watchdog.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <vector>
 
-#include "../common/sanitized.hpp"
-#include "../fuzz/pattern.hpp"
+#include "common/pattern.hpp"
+#include "common/sanitized.hpp"
 
 namespace sp_soak {
 

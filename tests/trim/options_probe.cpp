@@ -1,5 +1,5 @@
 // Prints every option's value after the environment was read, one "index=value" per line.
-// test_options runs it with crafted SLABPOOL_* variables and reads stdout and stderr.
+// options_test runs it with crafted SLABPOOL_* variables and reads stdout and stderr.
 #include <slabpool/slabpool.h>
 
 #include <cstdio>

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "slabpool/slabpool.h"
-#include "test_util.hpp"
+#include "unit_test_util.hpp"
 
 namespace sp_test {
 

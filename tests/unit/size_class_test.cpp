@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "size_class.hpp"
+#include "base/size_class.hpp"
 
 namespace {
 

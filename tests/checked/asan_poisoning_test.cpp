@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <slabpool/slabpool.h>
 
-#include "sanitizer.hpp"
+#include "base/attributes.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "sanitizer.hpp"
+#include "base/attributes.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 
 #include "slabpool/slabpool.h"
 #include "slabpool/slabpool.hpp"
-#include "test_util.hpp"
+#include "unit_test_util.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "options.hpp"
+#include "runtime/options.hpp"
 
 namespace {
 

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <limits>
 
-#include "../common/sanitized.hpp"
-#include "../fuzz/pattern.hpp"
-#include "segment.hpp"
+#include "common/pattern.hpp"
+#include "common/sanitized.hpp"
+#include "segment/segment.hpp"
 #include "slabpool/slabpool.h"
 
 namespace sp_test {

@@ -4,7 +4,7 @@
 //
 // Skipped under ASan and TSan: their runtimes reserve terabytes of shadow address space up front
 // and map more for every allocation, so any RLIMIT_AS near the real usage makes the sanitizer
-// itself fail first. The fault-injection tests (test_oom_inject) cover the same paths there.
+// itself fail first. The fault-injection tests (inject_test.cpp) cover the same paths there.
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -12,7 +12,7 @@
 #include <new>
 #include <vector>
 
-#include "oom_util.hpp"
+#include "oom_test_util.hpp"
 #include "slabpool/pmr.hpp"
 #include "slabpool/slabpool.h"
 #include "slabpool/slabpool.hpp"

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "oom_util.hpp"
+#include "oom_test_util.hpp"
 #include "slabpool/pmr.hpp"
 #include "slabpool/slabpool.h"
 #include "slabpool/slabpool.hpp"

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "../common/sanitized.hpp"
-#include "../fuzz/pattern.hpp"
+#include "common/pattern.hpp"
+#include "common/sanitized.hpp"
 #include "slabpool/slabpool.h"
 
 namespace sp_oom {
