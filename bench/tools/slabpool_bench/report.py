@@ -48,15 +48,22 @@ def fmt(v):
 def matrix(agg, suite, names, columns, metric, higher, scale=1.0, label=lambda n: n):
     """Rows = benchmarks, columns = allocators/resources. A cell: median, then min-max and the
     ratios to the mimalloc and jemalloc cells of the same row (this ÷ reference)."""
-    head = ["benchmark"] + columns
+    return rows_matrix(agg, suite, [(label(n), n, metric, higher, scale, n) for n in names],
+                       columns)
+
+
+def rows_matrix(agg, suite, rows, columns, first="benchmark"):
+    """matrix() with a metric of its own per row: rows = (label, name, metric, higher, scale,
+    what the Spread section calls the row)."""
+    head = [first] + columns
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name in names:
+    for title, name, metric, higher, scale, what in rows:
         stats = {c: agg.s(suite, name, c, metric) for c in columns}
         if not any(stats.values()):
             continue
         meds = {c: s["median"] * scale for c, s in stats.items() if s}
         best = (max if higher else min)(meds, key=meds.get)
-        cells = [label(name)]
+        cells = [title]
         for c in columns:
             s = stats[c]
             if not s:
@@ -65,12 +72,85 @@ def matrix(agg, suite, names, columns, metric, higher, scale=1.0, label=lambda n
             text = f"**{fmt(meds[c])}**" if c == best else fmt(meds[c])
             if s["spread"] > WIDE_SPREAD:
                 text += " ⚠"
-                agg.wide.append(f"{suite} {name} under {c}: runs spread {s['spread']:.0%}")
+                agg.wide.append(f"{suite} {what} under {c}: runs spread {s['spread']:.0%}")
             ratios = [f"÷{ref[:2]} {meds[c] / meds[ref]:.2f}" for ref in REFS if meds.get(ref)]
             sub = f"{fmt(s['min'] * scale)}–{fmt(s['max'] * scale)}"
             cells.append(text + "<br><sub>" + " · ".join([sub] + ratios) + "</sub>")
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+# Big-buffer reuse (issue 13): the workload entries and the rows shown for each.
+BIG_BUFFER_VARIANTS = [("big_buffers", "5–25 MiB uniform"),
+                       ("big_buffers_wide", "256 KiB–64 MiB log-uniform")]
+BIG_BUFFER_ROWS = [  # label, metric, higher is better
+    ("time (s)", "seconds", False),
+    ("ms per new buffer", "ms_per_buffer", False),
+    ("peak RSS (MiB, wait4)", "peak_rss_mib", False),
+    ("minor page faults per new buffer", "minflt_per_buffer", False),
+    ("RSS at start (MiB)", "start_mib", False),
+    ("RSS right after freeing all (MiB)", "after_free_mib", False),
+    ("RSS after idle (MiB)", "after_idle_mib", False),
+    ("RSS after idle − RSS at start (MiB)", "idle_excess_mib", False),
+]
+
+
+def big_buffers_section(agg, allocs):
+    """One table: for each variant, time, peak RSS, faults and RSS at start / after idle."""
+    present = [(n, t) for n, t in BIG_BUFFER_VARIANTS if agg.names("workload", f"^{n}$")]
+    if not present:
+        return []
+    rows = [(f"{title}: {label}", name, metric, higher, 1, f"{name} {metric}")
+            for name, title in present for label, metric, higher in BIG_BUFFER_ROWS]
+    ms = agg.s("workload", present[0][0], allocs[0], "iterations") if allocs else None
+    n = f"20 + {ms['median']:.0f}" if ms else "20 + N"
+    idle = agg.s("workload", present[0][0], allocs[0], "idle_s") if allocs else None
+    idle_s = f"{idle['median']:.1f} s" if idle else "the idle time"
+    return [f"### Big-buffer reuse (issue 13): 20 live buffers, {n} fresh zero-initialised "
+            "buffers (`std::make_unique<char[]>(n)`, each replacing a random one), then all "
+            f"freed and {idle_s} idle; lower is better in every row. Time and faults cover the "
+            "first fill and the replacements (faults from getrusage); RSS after idle should come "
+            "back to RSS at start", "",
+            rows_matrix(agg, "workload", rows, allocs, "variant: figure"), ""]
+
+
+# Arena per request (issue 13): variants in report order, as the benchmark names them.
+ARENA_VARIANTS = [
+    ("arena_release", "`slabpool::arena_resource` + `release()`"),
+    ("arena_per_request", "`slabpool::arena_resource` per request"),
+    ("slabpool", "`slabpool::get_resource()`"),
+    ("monotonic_release", "`monotonic_buffer_resource` + `release()`"),
+    ("unsync_pool_release", "`unsynchronized_pool_resource` + `release()`"),
+    ("new_delete", "`new_delete_resource()`"),
+    ("std", "`std::` containers, `operator new`"),
+]
+ARENA_SHAPES = [("map", "map"), ("mix", "mix")]
+
+
+def arena_label(name):
+    shape, _, variant = name.partition("/")
+    return f"{shape}: " + dict(ARENA_VARIANTS).get(variant, variant)
+
+
+def arena_section(agg, allocs):
+    found = agg.names("arena_request")
+    names = [f"{s}/{v}" for s, _ in ARENA_SHAPES for v, _ in ARENA_VARIANTS
+             if f"{s}/{v}" in found]
+    names += [n for n in found if n not in names]
+    if not names:
+        return []
+    return ["### Arena per request (issue 13): µs per request, lower is better. A request "
+            "builds its containers on the resource and drops them; `release()` after each where "
+            "named. map = `unordered_map<int, pmr::string>` of 200 entries (24–64 characters) + "
+            "`vector<int>` of 300; mix = 100 strings grown by appends, a body appended from them, "
+            "a `vector<int>` of 300. Columns: the allocator of the process (LD_PRELOAD): it "
+            "moves `new_delete`, `std::` and the upstream of the std::pmr resources; the "
+            "`slabpool::` rows use the benchmark's linked slabpool in every column. Read down a "
+            "column to compare resources", "",
+            matrix(agg, "arena_request", names, allocs, "us_per_req", False, 1, arena_label), "",
+            "### Arena per request: minor page faults per request (getrusage; lower is better)",
+            "", matrix(agg, "arena_request", names, allocs, "minflt_per_req", False, 1,
+                       arena_label), ""]
 
 
 def baseline_matrix(agg, suite, names, columns, base, metric, higher):
@@ -180,7 +260,21 @@ HEADLINES = [  # title, suite, name, metric, higher is better, unit, scale
     ("fragmentation: RSS ÷ live", "workload", "fragmentation", "overhead", False, "×", 1),
     ("churn peak RSS", "workload", "churn", "peak_rss_mib", False, "MiB", 1),
     ("burst 64 B: RSS after idle", "workload", "burst_idle/64", "after_idle_mib", False, "MiB", 1),
+    ("big buffers 5–25 MiB: time per new buffer", "workload", "big_buffers", "ms_per_buffer",
+     False, "ms", 1),
+    # A name per column: slabpool's arena against what the others' users would take.
+    ("arena per request + release() (others: monotonic_buffer_resource)", "arena_request",
+     {"slabpool": "map/arena_release", "*": "map/monotonic_release"}, "us_per_req", False, "µs",
+     1),
 ]
+
+
+def headline_name(name, alloc):
+    """A headline's benchmark name for one column: `name`, or from a dict {"slabpool": .., "*": ..}
+    (the slabpool key serves every slabpool column)."""
+    if not isinstance(name, dict):
+        return name
+    return name["slabpool"] if alloc.startswith("slabpool") and "slabpool" in name else name["*"]
 
 
 def headline_cells(stats_by_alloc, scale=1.0):
@@ -215,7 +309,7 @@ def build_summary(agg, meta, allocs, ins_rows, out):
     rendered from; written to <report>/summary.json, the one data file a report keeps in git."""
     headlines = []
     for title, suite, name, metric, higher, unit, scale in HEADLINES:
-        stats = {a: agg.s(suite, name, a, metric) for a in allocs}
+        stats = {a: agg.s(suite, headline_name(name, a), a, metric) for a in allocs}
         headlines.append({"title": title, "unit": unit, "higher": higher, "suite": suite,
                           "name": name, "metric": metric, **headline_cells(stats, scale)})
     for pattern, title in (("live1", "instructions/pair 64 B, one live"),
@@ -413,6 +507,8 @@ def write_report(out):
         if names:
             md += ([f"### {title}", ""] if title else []) + [
                 matrix(agg, suite, names, cols, metric, higher, scale), ""]
+    md += big_buffers_section(agg, allocs)
+    md += arena_section(agg, allocs)
     md += go_pool_section(agg)
     md += resource_pool_section(agg)
     md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
