@@ -323,12 +323,17 @@ void arena_resource::deallocate_other(void* p, std::size_t bytes, std::size_t al
   }
 }
 
-// Maps a new chunk with room for `need` bytes after its header. The tail of the old chunk becomes
-// one free block, so little is lost. False when the OS refuses.
+// Takes a new chunk with room for `need` bytes after its header. The tail of the old chunk becomes
+// one free block, so little is lost. False when memory runs out.
+//
+// Chunks are slabpool blocks (a 64 KiB class, or large blocks), not mappings of their own: a
+// released arena's chunks go back to the allocator, which keeps them resident for the next arena
+// on any thread (a request-scoped arena then costs no page fault and no syscall) and returns them
+// to the OS by the trim's decay once nobody reuses them.
 bool arena_resource::grow(std::size_t need) noexcept {
   const std::size_t bytes =
       round_up(std::max(next_chunk_bytes_, need + kChunkHeader), detail::page_size());
-  void* mem = map_pages(bytes);
+  void* mem = heap_malloc(bytes);
   if (mem == nullptr) return false;
   keep_remnant(cur_, static_cast<std::size_t>(end_ - cur_));
   auto* chunk = static_cast<arena_chunk*>(mem);
@@ -369,7 +374,7 @@ void* arena_resource::bump_aligned(std::size_t size, std::size_t alignment) {
 }
 
 void* arena_resource::allocate_big(std::size_t bytes, std::size_t alignment) {
-  own_mapping* m = own_mapping_create(bytes, alignment);
+  own_mapping* m = own_mapping_new(bytes, alignment);
   if (m == nullptr) throw std::bad_alloc();
   own_mapping_push(bigs_, m);
   mapped_ += m->map_bytes;
@@ -401,7 +406,7 @@ void arena_resource::deallocate_big(void* p, std::size_t bytes, std::size_t alig
 void arena_resource::release() noexcept {
   for (arena_chunk* c = chunks_; c != nullptr;) {
     arena_chunk* next = c->next;  // read before the unmap takes the header away
-    unmap_pages(c, c->bytes);
+    heap_free_sized(c, c->bytes);
     c = next;
   }
   for (own_mapping* b = bigs_; b != nullptr;) {

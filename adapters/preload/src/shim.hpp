@@ -24,11 +24,12 @@ namespace slabpool::preload {
 
 // `size` bytes at `alignment` (a power of two above kMaxAlignment); nullptr with ENOMEM.
 inline void* overaligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  detail::own_mapping* m = detail::own_mapping_register(size, alignment);
+  detail::own_mapping* m = detail::own_mapping_new(size, alignment);
   if (m == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
+  detail::own_mapping_register(m);
   return m->block();
 }
 // Usable bytes of an overaligned block at p, or 0 when p is not one.

@@ -47,6 +47,9 @@ SLABPOOL_COLD void free_null_or_invalid(slab* unused, void* p, std::size_t size_
 SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
 // Bytes usable at p (p must be a live block).
 std::size_t block_usable_size(const void* p) noexcept;
+// A block with a mapping of its own (segment/own_mapping.hpp: over-aligned and arena blocks),
+// under the same out-of-memory rule as every other allocation; nullptr when memory runs out.
+own_mapping* own_mapping_new(std::size_t bytes, std::size_t alignment) noexcept;
 
 // --- fast paths
 // ----------------------------------------------------------------------------------- (a &
@@ -209,14 +212,6 @@ inline bool verbose_mode() noexcept {
 }
 inline std::size_t page_size() noexcept {
   return os::page_size();
-}
-// `bytes` (a multiple of the page size) of zeroed memory mapped for the caller alone, page-aligned;
-// nullptr when the OS refuses. Given back with unmap_pages.
-inline void* map_pages(std::size_t bytes) noexcept {
-  return os::map_aligned(bytes, os::page_size());
-}
-inline void unmap_pages(void* p, std::size_t bytes) noexcept {
-  os::unmap(p, bytes);
 }
 // Monotonic nanoseconds: full resolution, or the coarse clock's (a few ms, and cheaper).
 inline std::uint64_t monotonic_ns() noexcept {

@@ -162,6 +162,11 @@ void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept {
   return large_alloc_retrying(size, alignment, zero);
 }
 
+own_mapping* own_mapping_new(std::size_t bytes, std::size_t alignment) noexcept {
+  no_lock none;
+  return attempt_or_trim([&](bool) { return own_mapping_create(bytes, alignment); }, none);
+}
+
 std::size_t block_usable_size(const void* p) noexcept {
   if (g_checked) [[unlikely]]
     return checked_usable_size(p);

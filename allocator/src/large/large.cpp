@@ -25,8 +25,8 @@ void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexc
     if (zero && !zeroed) std::memset(s->area, 0, size);
     return s->area;
   }
-  bool zeroed = false;
-  slab* s = acquire_huge(size, alignment, &zeroed);
+  std::size_t dirty = 0;
+  slab* s = acquire_huge(size, alignment, &dirty);
   if (s == nullptr) return nullptr;
   segment_pool_note_large(segment_of(s->area)->mapped_size, true);
   if constexpr (kAsan) {
@@ -34,7 +34,8 @@ void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexc
     asan_unpoison(s->area, seg->mapped_size - static_cast<std::size_t>(
                                                   s->area - reinterpret_cast<const char*>(seg)));
   }
-  if (zero && !zeroed) std::memset(s->area, 0, size);
+  // Only the part that was in use before needs zeroing: the rest is fresh from the OS.
+  if (zero && dirty != 0) std::memset(s->area, 0, dirty < size ? dirty : size);
   return s->area;
 }
 

@@ -51,6 +51,22 @@ void linux_os::unmap(void* p, std::size_t size) noexcept {
   munmap(p, size);
 }
 
+void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
+                              std::size_t alignment) noexcept {
+  // Reserve an aligned range of the new size, then let the kernel move the old mapping onto it
+  // (MREMAP_FIXED replaces the reservation).
+  void* target = map_aligned(new_size, alignment);
+  if (target == nullptr) return nullptr;
+  const int saved_errno = errno;
+  void* moved = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  if (moved == MAP_FAILED) {
+    errno = saved_errno;
+    unmap(target, new_size);
+    return nullptr;
+  }
+  return moved;
+}
+
 void linux_os::decommit(void* p, std::size_t size) noexcept {
   const int saved_errno = errno;
   madvise(p, size, MADV_DONTNEED);

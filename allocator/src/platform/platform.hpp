@@ -46,6 +46,10 @@ concept platform = requires(void* p, std::size_t n, const char* text, int fd, wa
   { P::map_aligned(n, n) } -> std::same_as<void*>;
   // Unmaps a range returned by map_aligned (or a page-aligned part of one).
   { P::unmap(p, n) } -> std::same_as<void>;
+  // Moves the mapping [p, p + old) to a new place aligned to `alignment` and n bytes long (n >
+  // old): its pages move with it (no copy, no fault), the rest reads as zeros. Returns the new
+  // address, or nullptr with the old mapping untouched.
+  { P::remap_aligned(p, n, n, n) } -> std::same_as<void*>;
   // Gives the physical pages of a page-aligned range back; the range stays mapped and reads back
   // as zeros on next touch (errno left unchanged).
   { P::decommit(p, n) } -> std::same_as<void>;
@@ -98,6 +102,8 @@ extern std::atomic<long> g_failing_maps;
 struct linux_os {
   static void* map_aligned(std::size_t size, std::size_t alignment) noexcept;
   static void unmap(void* p, std::size_t size) noexcept;
+  static void* remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
+                             std::size_t alignment) noexcept;
   static void decommit(void* p, std::size_t size) noexcept;
   static std::size_t page_size() noexcept;
   static std::size_t resident_bytes() noexcept;

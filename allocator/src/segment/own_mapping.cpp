@@ -79,12 +79,9 @@ bool own_mapping_listed(own_mapping* const& head, const own_mapping* m) noexcept
   return (m->prev == nullptr ? head : m->prev->next) == m;
 }
 
-own_mapping* own_mapping_register(std::size_t bytes, std::size_t alignment) noexcept {
-  own_mapping* m = own_mapping_create(bytes, alignment);  // outside the lock: a syscall
-  if (m == nullptr) return nullptr;
+void own_mapping_register(own_mapping* m) noexcept {
   std::lock_guard guard(g_registry_lock);
   own_mapping_push(g_registry, m);
-  return m;
 }
 
 own_mapping* own_mapping_unregister(const void* p) noexcept {

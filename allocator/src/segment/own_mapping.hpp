@@ -34,7 +34,8 @@ struct own_mapping {
 };
 
 // Maps a block of `bytes` at `alignment` (any power of two up to 2^40) with its record; nullptr
-// when the OS refuses or the request cannot be represented.
+// when the OS refuses or the request cannot be represented. (Callers above the core use the front
+// door's own_mapping_new, which retries after giving idle memory back.)
 own_mapping* own_mapping_create(std::size_t bytes, std::size_t alignment) noexcept;
 // Unmaps the block and its record (unlink it first).
 void own_mapping_destroy(own_mapping* m) noexcept;
@@ -50,8 +51,8 @@ void own_mapping_remove(own_mapping*& head, own_mapping* m) noexcept;
 bool own_mapping_listed(own_mapping* const& head, const own_mapping* m) noexcept;
 
 // The process-wide registry, for blocks freed without context (the preload shim). Its lock is a
-// leaf of rank own_mappings, taken by fork like every other.
-own_mapping* own_mapping_register(std::size_t bytes, std::size_t alignment) noexcept;
+// leaf of rank own_mappings, taken by fork like every other. Links a created block in.
+void own_mapping_register(own_mapping* m) noexcept;
 // Unlinks and returns the registered block at p, or nullptr when p is not one.
 own_mapping* own_mapping_unregister(const void* p) noexcept;
 // Usable bytes of the registered block at p, or 0 when p is not one.

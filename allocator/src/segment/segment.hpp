@@ -73,11 +73,14 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map = true) noex
 // longer than the delay, counting from `idle_since_ms`.
 void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
 
-// A mapping of its own for one block of `size` bytes at `alignment` (a cached one when it fits);
-// returns the head slab (kind huge) or nullptr. `*zeroed` as for acquire_span.
-slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexcept;
-// Keeps the mapping in a small cache (bounded in count, and by `cache_budget` bytes of free
-// resident memory), stamped `now_ms`, or unmaps it.
+// A mapping of its own for one block of `size` bytes at `alignment`; returns the head slab (kind
+// huge) or nullptr. Cached runs come first: the smallest that holds the block (its surplus stays
+// cached), else the biggest, grown by moving it (only the growth is new memory). `*dirty` is how
+// many bytes from the block's start may be non-zero (the rest is fresh from the OS).
+slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) noexcept;
+// Keeps the mapping resident in a small cache of runs (bounded in
+// count, and by `cache_budget` bytes of free resident memory), stamped `now_ms` for the decay, or
+// unmaps it.
 void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept;
 
 // One decay pass over the pool: decommits free units idle for `delay_ms` (all of them when

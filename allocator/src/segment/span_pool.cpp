@@ -31,8 +31,12 @@ void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
 // --- pool --------------------------------------------------------------------------------------
 constexpr unsigned kHugeCacheSlots = 8;
 
+// A run of whole segment-sized chunks we keep mapped and resident after a huge block was freed
+// from it. Runs serve blocks of their size first, are split to serve smaller ones, grown (moved by
+// the kernel, pages and all) to serve bigger ones, and unmapped by the decay once idle.
 struct huge_cache_entry {
-  segment* seg;
+  char* base;
+  std::size_t bytes;
   std::uint64_t freed_ms;
 };
 
@@ -139,6 +143,43 @@ void unmap_segment(segment* seg, std::size_t resident_bytes) {
   os::unmap(seg, size);
 }
 
+// Unmaps a cached run (its pages counted as resident).
+void unmap_run(char* base, std::size_t bytes) {
+  segment_map_set(reinterpret_cast<std::uintptr_t>(base), bytes, false);
+  sub(g_pool.mapped, bytes);
+  sub(g_pool.resident, bytes);
+  sub(g_pool.segments, 1);
+  add(g_pool.returned, bytes);
+  os::unmap(base, bytes);
+}
+
+// Takes the cached run that serves a block of `total` bytes best: the smallest at least as big
+// (its surplus stays cached as a run of its own), else the biggest (to be grown). Caller holds
+// the pool lock. false when the cache is empty.
+bool take_cached_run(std::size_t total, huge_cache_entry* out) {
+  if (g_pool.huge_cached == 0) return false;
+  unsigned best = kHugeCacheSlots;
+  unsigned biggest = 0;
+  for (unsigned i = 0; i < g_pool.huge_cached; ++i) {
+    const std::size_t bytes = g_pool.huge_cache[i].bytes;
+    if (bytes >= total && (best == kHugeCacheSlots || bytes < g_pool.huge_cache[best].bytes))
+      best = i;
+    if (bytes > g_pool.huge_cache[biggest].bytes) biggest = i;
+  }
+  const unsigned pick = best != kHugeCacheSlots ? best : biggest;
+  *out = g_pool.huge_cache[pick];
+  g_pool.huge_cache[pick] = g_pool.huge_cache[--g_pool.huge_cached];
+  sub(g_pool.free_resident, out->bytes);
+  if (out->bytes > total) {  // split: the surplus stays cached, as idle as it was
+    g_pool.huge_cache[g_pool.huge_cached++] = {out->base + total, out->bytes - total,
+                                               out->freed_ms};
+    add(g_pool.free_resident, out->bytes - total);
+    add(g_pool.segments, 1);
+    out->bytes = total;
+  }
+  return true;
+}
+
 slab* carve_span(segment* seg, unsigned first, unsigned units, bool* zeroed) {
   const std::uint64_t mask = run_mask(first, units);
   const std::uint64_t was_dirty = seg->dirty_units & mask;
@@ -154,8 +195,13 @@ slab* carve_span(segment* seg, unsigned first, unsigned units, bool* zeroed) {
   return span;
 }
 
+// Where a huge block starts in its mapping: after the header, at its alignment.
+std::size_t huge_area_offset(std::size_t alignment) {
+  return alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+}
+
 std::size_t huge_total_size(std::size_t size, std::size_t alignment) {
-  const std::size_t offset = alignment > kSegmentHeaderBytes ? alignment : kSegmentHeaderBytes;
+  const std::size_t offset = huge_area_offset(alignment);
   // Whole chunks, so no foreign mapping can share a chunk the segment map calls ours.
   return (offset + size + kSegmentMask) & ~kSegmentMask;
 }
@@ -218,24 +264,40 @@ void release_span(slab* span, std::uint64_t idle_since_ms) noexcept {
   mark_free(seg, run_mask(first, units));
 }
 
-slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexcept {
+slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) noexcept {
   if (size > (std::size_t{1} << kAddressBits)) return nullptr;
   const std::size_t total = huge_total_size(size, alignment);
+  const std::size_t offset = huge_area_offset(alignment);
+  huge_cache_entry run{};
+  bool cached;
   {
     std::lock_guard guard(g_pool.lock);
-    // Reuse a cached mapping of exactly this many chunks: no syscall, memory already resident.
-    for (unsigned i = 0; i < g_pool.huge_cached; ++i) {
-      segment* seg = g_pool.huge_cache[i].seg;
-      if (seg->mapped_size != total) continue;
-      g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
-      sub(g_pool.free_resident, total);
-      *zeroed = false;
-      return init_huge(seg, total, alignment);
+    cached = take_cached_run(total, &run);
+  }
+  if (cached && run.bytes < total) {
+    // Too small: grow it. The kernel moves its pages to a new, aligned place (no copy, no fault)
+    // and the rest comes fresh, so only the growth is faulted in.
+    void* moved = os::remap_aligned(run.base, run.bytes, total, kSegmentSize);
+    if (moved == nullptr) {
+      unmap_run(run.base, run.bytes);
+      cached = false;
+    } else {
+      segment_map_set(reinterpret_cast<std::uintptr_t>(run.base), run.bytes, false);
+      segment_map_set(reinterpret_cast<std::uintptr_t>(moved), total, true);
+      add(g_pool.mapped, total - run.bytes);
+      add(g_pool.resident, total - run.bytes);
+      run.base = static_cast<char*>(moved);
     }
+  }
+  if (cached) {
+    // The first run.bytes of the block's mapping were in use before: not known to be zero.
+    const std::size_t used = run.bytes < total ? run.bytes : total;
+    *dirty = used > offset ? used - offset : 0;
+    return init_huge(run.base, total, alignment);
   }
   void* memory = os::map_aligned(total, kSegmentSize);
   if (memory == nullptr) return nullptr;
-  *zeroed = true;
+  *dirty = 0;
   slab* span = init_huge(memory, total, alignment);
   segment_map_set(reinterpret_cast<std::uintptr_t>(memory), total, true);
   std::lock_guard guard(g_pool.lock);
@@ -247,18 +309,22 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, bool* zeroed) noexce
 
 void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept {
   segment* seg = segment_of(span->area);
-  const std::size_t total = seg->mapped_size;
+  huge_cache_entry run{reinterpret_cast<char*>(seg), seg->mapped_size, now_ms};
   span->kind = slab_kind::unused;
   {
     std::lock_guard guard(g_pool.lock);
-    if (g_pool.huge_cached < kHugeCacheSlots &&
-        g_pool.free_resident.load(std::memory_order_relaxed) + total <= cache_budget) {
-      g_pool.huge_cache[g_pool.huge_cached++] = {seg, now_ms};
-      add(g_pool.free_resident, total);
-      return;
+    if (g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes <= cache_budget) {
+      // Not merged with cached neighbours: a block's pages are resident only as far as it was
+      // used, so the run it leaves is best reused whole, by a block of the same size (the
+      // smallest fit below finds it), rather than cut elsewhere out of a merged run.
+      if (g_pool.huge_cached < kHugeCacheSlots) {
+        g_pool.huge_cache[g_pool.huge_cached++] = run;
+        add(g_pool.free_resident, run.bytes);
+        return;
+      }
     }
   }
-  unmap_segment(seg, total);
+  unmap_run(run.base, run.bytes);
 }
 
 std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
@@ -284,7 +350,7 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
 
       for (unsigned i = 0; i < g_pool.huge_cached;) {
         if (idle(g_pool.huge_cache[i].freed_ms) || excess > 0) {
-          const std::size_t size = g_pool.huge_cache[i].seg->mapped_size;
+          const std::size_t size = g_pool.huge_cache[i].bytes;
           excess = excess > size ? excess - size : 0;
           sub(g_pool.free_resident, size);
           huge_out[huge_out_count++] = g_pool.huge_cache[i];
@@ -366,8 +432,8 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
       unmap_segment(to_unmap[i], unmap_resident[i]);
     }
     for (unsigned i = 0; i < huge_out_count; ++i) {
-      returned += huge_out[i].seg->mapped_size;
-      unmap_segment(huge_out[i].seg, huge_out[i].seg->mapped_size);
+      returned += huge_out[i].bytes;
+      unmap_run(huge_out[i].base, huge_out[i].bytes);
     }
     if (run_count > 0) {
       std::lock_guard guard(g_pool.lock);

@@ -46,8 +46,11 @@ class SLABPOOL_API resource final : public std::pmr::memory_resource {
 // from any thread. Never fails.
 SLABPOOL_API resource* get_resource() noexcept;
 
-// An arena: a memory resource that owns the memory it hands out and gives all of it back to the OS
-// at release() or destruction (resident memory falls at once), however many blocks are live.
+// An arena: a memory resource that owns the memory it hands out and gives all of it back at
+// release() or destruction, however many blocks are live. Its chunks go back to slabpool, which
+// keeps them for the next arena (on any thread: an arena per request costs no page fault and no
+// system call) and returns them to the OS by the trim's decay, within SLABPOOL_TRIM_DELAY_MS
+// (500 ms by default) unless reused; oversized blocks are unmapped at once.
 //
 // Single-thread: the fast paths take no lock and no atomic, so one thread at a time may use it.
 // The first thread that allocates (or deallocates) becomes its owner; a call from any other
@@ -57,9 +60,9 @@ SLABPOOL_API resource* get_resource() noexcept;
 // uses have ended.
 //
 // Blocks up to 128 KiB (alignment <= 4 KiB) are bump-allocated from chunks that grow
-// geometrically; deallocate puts a block on a free list of its size class, and the next allocation
-// of that class reuses it. Larger blocks or alignments get a mapping of their own, unmapped at
-// deallocate. Every power-of-two alignment is honoured, as far as the OS can map it.
+// geometrically (from 64 KiB); deallocate puts a block on a free list of its size class, and the
+// next allocation of that class reuses it. Larger blocks or alignments get a mapping of their own,
+// unmapped at deallocate. Every power-of-two alignment is honoured, as far as the OS can map it.
 class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
  public:
   // An empty arena; maps nothing until the first allocation. Never fails.
@@ -70,15 +73,16 @@ class SLABPOOL_API arena_resource final : public std::pmr::memory_resource {
   explicit arena_resource(std::size_t initial_chunk_bytes) noexcept;
   arena_resource(const arena_resource&) = delete;
   arena_resource& operator=(const arena_resource&) = delete;
-  // Unmaps everything, as release() does.
+  // Gives everything back, as release() does.
   ~arena_resource() override;
 
-  // Unmaps every chunk and every oversized block; all pointers from this arena become invalid.
+  // Gives every chunk back to slabpool and unmaps every oversized block; all pointers from this
+  // arena become invalid.
   // The arena stays usable (it starts over from an empty state) and loses its owner thread.
   // Never fails.
   void release() noexcept;
 
-  // Bytes currently mapped from the OS (chunks and oversized blocks). Never fails.
+  // Bytes the arena currently holds (chunks and oversized blocks). Never fails.
   std::size_t mapped_bytes() const noexcept { return mapped_; }
 
  private:
