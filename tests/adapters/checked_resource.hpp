@@ -3,16 +3,16 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory_resource>
+
+#include "common/proc_memory.hpp"
 
 namespace slabpool_test {
 
@@ -77,12 +77,6 @@ class checked_resource final : public std::pmr::memory_resource {
 };
 
 // Resident set size of this process in bytes (/proc/self/statm); 0 when unreadable.
-inline std::size_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t size_pages = 0;
-  std::size_t resident_pages = 0;
-  statm >> size_pages >> resident_pages;
-  return resident_pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
+using sp_test::resident_bytes;
 
 }  // namespace slabpool_test

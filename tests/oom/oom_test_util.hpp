@@ -5,14 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <vector>
 
 #include "common/pattern.hpp"
+#include "common/proc_memory.hpp"
 #include "common/sanitized.hpp"
 #include "slabpool/slabpool.h"
 
@@ -71,14 +70,7 @@ class kept_blocks {
 };
 
 // Address space the process uses now (VmSize), from /proc/self/statm.
-inline std::size_t address_space_bytes() {
-  unsigned long pages = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
-    std::fclose(f);
-  }
-  return pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
+using sp_test::address_space_bytes;
 
 // RLIMIT_AS set to the current address space plus `headroom` while the object lives; the soft
 // limit goes back to what it was afterwards (only the soft limit changes, so raising it back is

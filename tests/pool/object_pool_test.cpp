@@ -170,11 +170,11 @@ TEST(object_pool, idle_pool_empties_after_two_epochs) {
     for (int i = 0; i < 10; ++i) held.push_back(pool.get());
   }
   ASSERT_EQ(pool.stats().cached, 10u);
-  pool_test::g_now += 1000;
+  pool_test::advance_ms(1000);
   sp_trim_decay();  // epoch 1: the caches become the victim generation
   EXPECT_EQ(pool.stats().cached, 10u);
   EXPECT_EQ(tracked::live(), 10);
-  pool_test::g_now += 1000;
+  pool_test::advance_ms(1000);
   sp_trim_decay();  // epoch 2: nothing was reused, all destroyed
   EXPECT_EQ(pool.stats().cached, 0u);
   EXPECT_EQ(pool.stats().trimmed, 10u);

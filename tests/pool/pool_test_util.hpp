@@ -6,7 +6,12 @@
 #include <atomic>
 #include <string>
 
+#include "common/fake_clock.hpp"
+
 namespace pool_test {
+
+using sp_test::advance_ms;
+using sp_test::fake_clock;
 
 // Counts constructions and destructions process-wide; its string is long enough to live on the
 // malloc heap, so a leaked tracked object is also a leak LeakSanitizer reports.
@@ -25,11 +30,6 @@ struct tracked {
   std::atomic<bool> in_use{false};  // catches an object handed to two users at once
   long uses = 0;
 };
-
-inline std::atomic<unsigned long long> g_now{1000};
-inline unsigned long long fake_clock() {
-  return g_now.load();
-}
 
 // Deterministic trim passes: no background trimmer, a fake clock.
 inline void use_fake_clock() {

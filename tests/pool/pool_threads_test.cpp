@@ -112,7 +112,7 @@ TEST(pool_threads, epochs_while_threads_work) {
       });
     }
     for (int e = 0; e < 200; ++e) {
-      pool_test::g_now += 150;
+      pool_test::advance_ms(150);
       sp_trim_decay();
     }
     stop = true;

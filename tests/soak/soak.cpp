@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/proc_memory.hpp"
 #include "slabpool/slabpool.h"
 #include "soak_state.hpp"
 
@@ -38,14 +39,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr double kRatioBound = 1.25;
 constexpr std::size_t kFixedAllowance = 48 * kMiB;
 
-std::size_t resident_bytes() {
-  unsigned long pages = 0, resident = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%lu %lu", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
+using sp_test::resident_bytes;
 
 struct worker_slot {
   std::thread thread;

@@ -3,19 +3,15 @@
 
 #include <slabpool/slabpool.h>
 
-#include <atomic>
 #include <cstddef>
-#include <cstdio>
+
+#include "common/fake_clock.hpp"
+#include "common/proc_memory.hpp"
 
 namespace trim_test {
 
-inline std::atomic<unsigned long long> g_fake_now{1000};
-inline unsigned long long fake_clock() {
-  return g_fake_now.load();
-}
-inline void advance_ms(unsigned long long ms) {
-  g_fake_now += ms;
-}
+using sp_test::advance_ms;
+using sp_test::fake_clock;
 
 // Deterministic decay: no background thread, the fake clock, and the given delay.
 inline void use_fake_clock(long long delay_ms) {
@@ -27,14 +23,7 @@ inline void use_fake_clock(long long delay_ms) {
 inline constexpr std::size_t kMiB = 1024 * 1024;
 
 // Resident bytes of this process (/proc/self/statm).
-inline std::size_t resident_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  unsigned long long total = 0, resident = 0;
-  if (f == nullptr) return 0;
-  if (std::fscanf(f, "%llu %llu", &total, &resident) != 2) resident = 0;
-  std::fclose(f);
-  return static_cast<std::size_t>(resident) * 4096;
-}
+using sp_test::resident_bytes;
 
 inline sp_stats stats() {
   sp_stats s;
