@@ -1,6 +1,7 @@
 // slabpool::arena_resource: memory returned to the OS, reuse, alignment, thread check, failure.
 #include <gtest/gtest.h>
 #include <slabpool/slabpool.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdint>
@@ -74,6 +75,44 @@ TEST(Arena, ReleasedMemoryIsReusedThenReturnedByTheDecay) {
   sp_set_clock(nullptr);
   sp_option_set(SP_OPTION_CACHE_BYTES, cache_budget);
   EXPECT_LE(after + 240 * kMiB, peak) << "peak " << peak << " after the decay " << after;
+}
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_minflt;
+}
+
+// One request of a server that builds its containers in an arena and drops them all at the end.
+void one_request(std::pmr::memory_resource* arena) {
+  std::pmr::vector<std::pmr::string> strings(arena);
+  for (int i = 0; i < 300; ++i) strings.emplace_back(48 + i % 64, static_cast<char>('a' + i % 26));
+  std::pmr::vector<int> numbers(2000, 7, arena);
+  EXPECT_EQ(numbers.back() + static_cast<int>(strings.size()), 307);
+}
+
+// Arena per request (issue 13): released or destroyed, an arena's memory serves the next request
+// without new pages; before, every request mapped and faulted its chunks in again.
+TEST(Arena, ArenaPerRequestTakesNoNewPages) {
+  long first;
+  {
+    const long before = minor_faults();
+    slabpool::arena_resource arena;
+    one_request(&arena);
+    first = minor_faults() - before;
+  }
+  ASSERT_GT(first, 0);
+  slabpool::arena_resource reused;
+  const long before = minor_faults();
+  for (int request = 0; request < 50; ++request) {
+    slabpool::arena_resource per_request;  // constructed per request
+    one_request(&per_request);
+    one_request(&reused);  // released per request
+    reused.release();
+  }
+  const long later = minor_faults() - before;
+  EXPECT_LE(later, first) << "the first request took " << first << " faults, the next 100 "
+                          << later;
 }
 
 TEST(Arena, AlignmentSweepUpTo4MiB) {

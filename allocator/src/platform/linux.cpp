@@ -67,6 +67,12 @@ void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_siz
   return moved;
 }
 
+void linux_os::prefer_huge_pages(void* p, std::size_t size) noexcept {
+  const int saved_errno = errno;
+  madvise(p, size, MADV_HUGEPAGE);  // EINVAL without THP support: it stays a hint
+  errno = saved_errno;
+}
+
 void linux_os::decommit(void* p, std::size_t size) noexcept {
   const int saved_errno = errno;
   madvise(p, size, MADV_DONTNEED);

@@ -53,6 +53,9 @@ concept platform = requires(void* p, std::size_t n, const char* text, int fd, wa
   // Gives the physical pages of a page-aligned range back; the range stays mapped and reads back
   // as zeros on next touch (errno left unchanged).
   { P::decommit(p, n) } -> std::same_as<void>;
+  // Asks for the range to be backed by huge pages where the OS can (one fault per huge page
+  // instead of per page); a hint, never an error.
+  { P::prefer_huge_pages(p, n) } -> std::same_as<void>;
   // The page size, read once.
   { P::page_size() } -> std::same_as<std::size_t>;
   // Bytes of this process that are resident in physical memory; 0 when unknown.
@@ -105,6 +108,7 @@ struct linux_os {
   static void* remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
                              std::size_t alignment) noexcept;
   static void decommit(void* p, std::size_t size) noexcept;
+  static void prefer_huge_pages(void* p, std::size_t size) noexcept;
   static std::size_t page_size() noexcept;
   static std::size_t resident_bytes() noexcept;
   static std::uint64_t now_ms() noexcept;

@@ -287,6 +287,7 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) 
       add(g_pool.mapped, total - run.bytes);
       add(g_pool.resident, total - run.bytes);
       run.base = static_cast<char*>(moved);
+      os::prefer_huge_pages(moved, total);
     }
   }
   if (cached) {
@@ -297,6 +298,9 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) 
   }
   void* memory = os::map_aligned(total, kSegmentSize);
   if (memory == nullptr) return nullptr;
+  // A huge block is used from end to end, mostly: huge pages make its first touch one fault per
+  // 2 MiB instead of per 4 KiB (the kernel decides; the decay's decommit still works per page).
+  os::prefer_huge_pages(memory, total);
   *dirty = 0;
   slab* span = init_huge(memory, total, alignment);
   segment_map_set(reinterpret_cast<std::uintptr_t>(memory), total, true);
@@ -311,20 +315,38 @@ void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) no
   segment* seg = segment_of(span->area);
   huge_cache_entry run{reinterpret_cast<char*>(seg), seg->mapped_size, now_ms};
   span->kind = slab_kind::unused;
+  huge_cache_entry evicted[kHugeCacheSlots];
+  unsigned evicted_count = 0;
+  bool cached = false;
   {
     std::lock_guard guard(g_pool.lock);
-    if (g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes <= cache_budget) {
-      // Not merged with cached neighbours: a block's pages are resident only as far as it was
-      // used, so the run it leaves is best reused whole, by a block of the same size (the
-      // smallest fit below finds it), rather than cut elsewhere out of a merged run.
-      if (g_pool.huge_cached < kHugeCacheSlots) {
+    // Not merged with cached neighbours: a block's pages are resident only as far as it was used,
+    // so the run it leaves is best reused whole, by a block of the same size (the smallest fit
+    // finds it), rather than cut elsewhere out of a merged run.
+    if (run.bytes <= cache_budget) {
+      // The newest run is the likeliest to be reused: older ones (split surpluses, runs of a past
+      // phase) make room for it, oldest first.
+      while (g_pool.huge_cached > 0 &&
+             (g_pool.huge_cached == kHugeCacheSlots ||
+              g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes > cache_budget)) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < g_pool.huge_cached; ++i) {
+          if (g_pool.huge_cache[i].freed_ms < g_pool.huge_cache[oldest].freed_ms) oldest = i;
+        }
+        evicted[evicted_count++] = g_pool.huge_cache[oldest];
+        sub(g_pool.free_resident, g_pool.huge_cache[oldest].bytes);
+        g_pool.huge_cache[oldest] = g_pool.huge_cache[--g_pool.huge_cached];
+      }
+      if (g_pool.huge_cached < kHugeCacheSlots &&
+          g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes <= cache_budget) {
         g_pool.huge_cache[g_pool.huge_cached++] = run;
         add(g_pool.free_resident, run.bytes);
-        return;
+        cached = true;
       }
     }
   }
-  unmap_run(run.base, run.bytes);
+  for (unsigned i = 0; i < evicted_count; ++i) unmap_run(evicted[i].base, evicted[i].bytes);
+  if (!cached) unmap_run(run.base, run.bytes);
 }
 
 std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
