@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "handoff.hpp"
 #include "common/pattern.hpp"
+#include "handoff.hpp"
 #include "shadow_model.hpp"
 #include "slabpool/slabpool.h"
 
