@@ -133,24 +133,20 @@ segment* map_segment() {
   return seg;
 }
 
-void unmap_segment(segment* seg, std::size_t resident_bytes) {
-  const std::size_t size = seg->mapped_size;
-  segment_map_set(reinterpret_cast<std::uintptr_t>(seg), size, false);
+// Unmaps `size` bytes at `base` (a segment or a cached run), of which `resident_bytes` were
+// counted as resident.
+void unmap_mapping(void* base, std::size_t size, std::size_t resident_bytes) {
+  segment_map_set(reinterpret_cast<std::uintptr_t>(base), size, false);
   sub(g_pool.mapped, size);
   sub(g_pool.resident, resident_bytes);
   sub(g_pool.segments, 1);
   add(g_pool.returned, resident_bytes);
-  os::unmap(seg, size);
+  os::unmap(base, size);
 }
 
-// Unmaps a cached run (its pages counted as resident).
+// A cached run: every page of it counted as resident.
 void unmap_run(char* base, std::size_t bytes) {
-  segment_map_set(reinterpret_cast<std::uintptr_t>(base), bytes, false);
-  sub(g_pool.mapped, bytes);
-  sub(g_pool.resident, bytes);
-  sub(g_pool.segments, 1);
-  add(g_pool.returned, bytes);
-  os::unmap(base, bytes);
+  unmap_mapping(base, bytes, bytes);
 }
 
 // Takes the cached run that serves a block of `total` bytes best: the smallest at least as big
@@ -451,7 +447,7 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
     }
     for (unsigned i = 0; i < unmap_count; ++i) {
       returned += unmap_resident[i];
-      unmap_segment(to_unmap[i], unmap_resident[i]);
+      unmap_mapping(to_unmap[i], to_unmap[i]->mapped_size, unmap_resident[i]);
     }
     for (unsigned i = 0; i < huge_out_count; ++i) {
       returned += huge_out[i].bytes;
