@@ -33,10 +33,11 @@ def find_lib(name):
     return None
 
 
-def allocators(build_dir):
+def allocators(build_dir, extra=()):
     """The allocators to compare, in report order, and notes on any that are missing.
 
-    Each entry: name, preload (a path or None) and suffix ("" or "_linked": which binaries to run).
+    Each entry: name, preload (a path or None) and suffix ("" or "_linked": which binaries to run);
+    entries from `extra` ((name, path) pairs, scripts/bench --with) also carry "with": True.
     slabpool is measured through the preload shim when the build has it; otherwise through the
     *_linked binaries that call sp_malloc directly, and the notes say the preload runs were skipped.
     """
@@ -50,6 +51,9 @@ def allocators(build_dir):
             result.append({"name": name, "preload": path, "suffix": ""})
         else:
             notes.append(f"{name}: {lib} not found, skipped")
+    for name, path in extra:  # after the Debian ones, before slabpool (last, as in every table)
+        result.append({"name": name, "preload": str(Path(path).resolve()), "suffix": "",
+                       "with": True})
     shim = build_dir / PRELOAD_SHIM
     if shim.exists():
         result.append({"name": "slabpool", "preload": str(shim), "suffix": ""})
@@ -63,6 +67,56 @@ def allocators(build_dir):
             notes.append("slabpool was not built (library missing or not building): no slabpool "
                          "figures in this report.")
     return result, notes
+
+
+# Names an allocator added with --with may not take: the built-in columns.
+RESERVED_NAMES = {"glibc", "slabpool", "slabpool-linked", "pmr", "pools"} | {
+    name for name, _ in PRELOAD_LIBS}
+
+
+def preload_spec(spec, taken=()):
+    """Parses and checks one `--with NAME=/path/to/lib.so`; returns (name, absolute path).
+
+    Raises ValueError with the reason when NAME is empty, not a plain word or already a column,
+    or when the file is missing, not an ELF shared library, exports no malloc, or the dynamic
+    loader refuses to preload it."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"--with {spec!r}: expected NAME=/path/to/lib.so")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        raise ValueError(f"--with {spec!r}: NAME must be letters, digits, '_', '.', '+' or '-'")
+    if name in RESERVED_NAMES or name in taken:
+        raise ValueError(f"--with {spec!r}: '{name}' is already a column of the report; "
+                         "pick another name (e.g. mimalloc3 for a mimalloc built from source)")
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"--with {spec!r}: {path} does not exist")
+    if not p.is_file():
+        raise ValueError(f"--with {spec!r}: {path} is not a file")
+    with open(p, "rb") as f:
+        head = f.read(18)
+    # ELF magic, then e_type (little-endian on the machines this runs on) == ET_DYN.
+    if head[:4] != b"\x7fELF" or int.from_bytes(head[16:18], "little") != 3:
+        raise ValueError(f"--with {spec!r}: {path} is not a shared library (ELF ET_DYN)")
+    if have("nm"):
+        syms = subprocess.run(["nm", "-D", "--defined-only", str(p)], capture_output=True,
+                              text=True, check=False).stdout.split()
+        if "malloc" not in syms:
+            raise ValueError(f"--with {spec!r}: {path} does not export malloc, so LD_PRELOAD "
+                             "would not put it in front of glibc")
+    r = subprocess.run(["true"], env=child_env(str(p.resolve())), capture_output=True, text=True,
+                       check=False)
+    if "cannot be preloaded" in r.stderr or r.returncode != 0:
+        raise ValueError(f"--with {spec!r}: the dynamic loader refuses it: {r.stderr.strip()}")
+    return name, str(p.resolve())
+
+
+def preload_specs(specs):
+    """Every --with of a command line, checked (see preload_spec); names must differ."""
+    out = []
+    for spec in specs:
+        out.append(preload_spec(spec, {n for n, _ in out}))
+    return out
 
 
 def child_env(preload):
@@ -184,3 +238,21 @@ def write_json(path, data):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+def main():
+    """`python3 -m slabpool_bench.common --check-with SPEC...`: scripts/bench checks its --with
+    options before building; prints one error line per bad SPEC and exits 2."""
+    args = sys.argv[1:]
+    if not args or args[0] != "--check-with":
+        sys.exit("usage: python3 -m slabpool_bench.common --check-with NAME=LIB ...")
+    try:
+        for name, path in preload_specs(args[1:]):
+            print(f"--with {name}: {path}", file=sys.stderr)
+    except ValueError as e:
+        print(f"scripts/bench: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -33,11 +33,12 @@ def perf_works():
     return bool(re.match(r"^\d+,", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""))
 
 
-def jobs(build_dir):
-    """(label, group, api, preload) for every interface to count."""
+def jobs(build_dir, extra=()):
+    """(label, group, api, preload) for every interface to count; `extra` = scripts/bench --with
+    allocators, (name, path) pairs, counted through malloc like the other preloads."""
     exe = Path(build_dir) / "bench" / "bin" / "sp_inscount"
     apis = subprocess.run([str(exe), "--list"], capture_output=True, text=True).stdout.split()
-    allocs, _ = bc.allocators(build_dir)
+    allocs, _ = bc.allocators(build_dir, extra)
     out = []
     for a in allocs:
         if a["suffix"] == "":  # reached through malloc: glibc, the preloads, slabpool's shim
@@ -91,9 +92,9 @@ def count_perf(exe, api, preload, sizes, pairs, patterns):
     return counts
 
 
-def measure(build_dir, quick=False, runs=1, progress=None):
+def measure(build_dir, quick=False, runs=1, progress=None, extra=()):
     """Returns (method, rows); rows are dicts label/group/api/pattern/size/run/instr."""
-    exe, todo = jobs(build_dir)
+    exe, todo = jobs(build_dir, extra)
     method = "perf" if perf_works() else "callgrind"
     if method == "callgrind" and not bc.have("valgrind"):
         raise RuntimeError("neither perf instruction counters nor valgrind are available")

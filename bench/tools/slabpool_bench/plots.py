@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def throughput_bars(panels, path):
+def throughput_bars(panels, path,
+                    heading="Throughput: median of the runs, whiskers = min-max (higher is better)"):
     """panels: list of (title, unit, [(label, median, min, max)]). Bars show medians, whiskers the
     min-max range over the runs."""
     if not panels:
@@ -28,7 +29,7 @@ def throughput_bars(panels, path):
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.suptitle("Throughput: median of the runs, whiskers = min-max (higher is better)")
+    fig.suptitle(heading)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import common as bc
 from . import inscount as bi
 from . import plots
+from . import real_programs
 
 WIDE_SPREAD = 0.10  # (max-min)/median above which a figure gets a warning sign
 REFS = ("mimalloc", "jemalloc")
@@ -153,6 +154,58 @@ def arena_section(agg, allocs):
                        arena_label), ""]
 
 
+# Many threads (issue 12): one entry per thread count, and the rows shown for each.
+MANY_THREADS = [("many_threads_8", 8), ("many_threads_64", 64), ("many_threads_256", 256)]
+MANY_THREADS_ROWS = [  # label, metric, higher is better, scale
+    ("RSS ÷ live, highest round", "overhead", False, 1),
+    ("RSS ÷ live, round 1", "overhead_first", False, 1),
+    ("RSS at hold (MiB, highest round)", "rss_hold_mib", False, 1),
+    ("alloc+free throughput (M ops/s)", "ops_per_s", True, 1e-6),
+]
+
+
+def many_threads_section(agg, allocs):
+    present = [(n, t) for n, t in MANY_THREADS if agg.names("workload", f"^{n}$")]
+    if not present:
+        return []
+    rows = [(f"T = {t}: {label}", name, metric, higher, scale, f"{name} {metric}")
+            for name, t in present for label, metric, higher, scale in MANY_THREADS_ROWS]
+    first = present[0][0]
+    live = agg.s("workload", first, allocs[0], "live_mib") if allocs else None
+    rounds = agg.s("workload", first, allocs[0], "rounds") if allocs else None
+    per_thread = f"{live['median'] * 1024 / dict(present)[first]:.0f} KiB" if live else "~256 KiB"
+    n_rounds = f"{rounds['median']:.0f}" if rounds else "several"
+    return ["### Many threads (issue 12): T threads (more than the cores: oversubscribed on "
+            "purpose, as a thread-per-connection server), each allocating random 16–1024 B blocks (every byte written) and freeing a random held block after "
+            f"every second allocation until it holds {per_thread}; every fourth of those frees is "
+            "handed to the next thread and freed there. RSS is read while every thread holds its "
+            "blocks; RSS ÷ live = (RSS at hold − RSS with the threads started and idle) ÷ the "
+            f"bytes requested and held; {n_rounds} rounds on the same threads, each ending with "
+            "everything freed: the highest round and round 1. Lower is better except throughput",
+            "", rows_matrix(agg, "workload", rows, allocs, "threads: figure"), ""]
+
+
+def real_programs_section(agg, allocs, meta):
+    names = [n for n in real_programs.PROGRAMS if agg.names("real", f"^{n}$")]
+    if not names:
+        return []
+    label = lambda n: real_programs.LABELS.get(n, n)  # noqa: E731
+    rows = [(f"{label(n)}: {title}", n, metric, False, 1, f"{n} {metric}") for n in names
+            for title, metric in (("wall time (s)", "wall_s"), ("peak RSS (MiB)", "peak_rss_mib"))]
+    runs = meta.get("real_runs", 0)
+    paths = meta.get("real_paths", {})
+    what = "; ".join(f"{label(n)} = {real_programs.PROGRAMS[n][2]}"
+                     + (f" ({paths[n]})" if paths.get(n) else "") for n in names)
+    return [f"### Real programs under each allocator (issue 12): LD_PRELOAD on the program "
+            f"(glibc: none), median of {runs} interleaved run(s), the allocators' order rotating "
+            "from run to run; peak RSS = GNU time's maximum resident set of the program's largest "
+            "process; lower is better", "", rows_matrix(agg, "real", rows, allocs,
+                                                         "program: figure"), "",
+            f"Programs: {what}. The inputs and the driver are tests/preload's "
+            "(real_programs.py, workloads/), where the same runs check the outputs against "
+            "glibc's.", ""]
+
+
 def baseline_matrix(agg, suite, names, columns, base, metric, higher):
     """Like matrix(), but each cell's ratio is to `base` measured in the same run: the median of
     the per-run ratios (the runs interleave the implementations, so a loaded machine slows both
@@ -269,6 +322,15 @@ HEADLINES = [  # title, suite, name, metric, higher is better, unit, scale
 ]
 
 
+MEMORY = [  # title, suite, name, metric: RSS ÷ live bytes of each workload that knows its live bytes
+    ("fragmentation: after refill", "workload", "fragmentation", "overhead"),
+    ("many threads, T = 8: while holding", "workload", "many_threads_8", "overhead"),
+    ("many threads, T = 64: while holding", "workload", "many_threads_64", "overhead"),
+    ("many threads, T = 256: while holding", "workload", "many_threads_256", "overhead"),
+    ("burst 64 B: peak, all live", "workload", "burst_idle/64", "overhead"),
+]
+
+
 def headline_name(name, alloc):
     """A headline's benchmark name for one column: `name`, or from a dict {"slabpool": .., "*": ..}
     (the slabpool key serves every slabpool column)."""
@@ -318,6 +380,12 @@ def build_summary(agg, meta, allocs, ins_rows, out):
                               if a == "slabpool-linked" else a, pattern, 64) for a in allocs}
         headlines.append({"title": title, "unit": "instr", "higher": False, "suite": "inscount",
                           "name": f"{pattern}/64", "metric": "instr", **headline_cells(stats)})
+    memory = []
+    for title, suite, name, metric in MEMORY:
+        stats = {a: agg.s(suite, name, a, metric) for a in allocs}
+        if any(stats.values()):
+            memory.append({"title": title, "unit": "×", "higher": False, "suite": suite,
+                           "name": name, "metric": metric, **headline_cells(stats)})
     where = out.relative_to(bc.ROOT) if out.is_relative_to(bc.ROOT) else out
     return {
         "format": SUMMARY_FORMAT,
@@ -329,19 +397,25 @@ def build_summary(agg, meta, allocs, ins_rows, out):
         "machine": {k: meta.get(k) for k in ("cpu", "cores", "mem_gib", "kernel",
                                              "loadavg_1min", "compiler")},
         "allocators": allocs, "notes": meta["notes"], "failed_steps": len(meta["failures"]),
+        "only": meta.get("only"),
         "wide_spread_limit": WIDE_SPREAD, "wide_spread_figures": 0,  # set once the tables exist
-        "headlines": headlines, "instruction_targets": target_rows(ins_rows),
+        "headlines": headlines, "memory": memory,
+        "instruction_targets": target_rows(ins_rows),
     }
 
 
-def summary_table(summary):
+def summary_table(summary, key="headlines", first="metric (median of runs)"):
+    """The Summary table (key "headlines") or the memory block (key "memory", absent from
+    summaries written before it existed: then no table)."""
     allocs = summary["allocators"]
     sp = slabpool_column(allocs)
-    head = ["metric (median of runs)", "unit"] + allocs
+    head = [first, "unit"] + allocs
     if sp:
         head += [f"{sp} ÷ mimalloc", f"{sp} ÷ jemalloc"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for h in summary["headlines"]:
+    if not summary.get(key):
+        return ""
+    for h in summary[key]:
         meds, higher = h["median"], h["higher"]
         if not meds:
             continue
@@ -370,6 +444,17 @@ def targets_table(summary):
     return "\n".join(lines)
 
 
+MEMORY_TITLE = ("Memory under load (issue 12): resident memory ÷ live bytes (the sizes the "
+                "program requested and still holds), median of runs, lower is better, bold = "
+                "least")
+
+
+def memory_block(summary):
+    """The memory block of the Summary and of the README summary (empty without figures)."""
+    table = summary_table(summary, "memory", "workload: when RSS is read")
+    return [MEMORY_TITLE + ":", "", table] if table else []
+
+
 def readme_summary(summary):
     """The text scripts/bench --update-readme puts between the README's bench-summary markers."""
     m = summary["machine"]
@@ -377,6 +462,9 @@ def readme_summary(summary):
             f"{summary['mode']} mode, {summary['runs']} runs, {m['cpu']} × {m['cores']} cores); "
             "medians, ↑ higher is better, ↓ lower is better; full report: "
             f"`{summary['report']}/REPORT.md`.", "", summary_table(summary)]
+    memory = memory_block(summary)
+    if memory:
+        text += [""] + memory
     text += [f"\nNote: {n}" for n in summary["notes"]]
     wide = summary["wide_spread_figures"]
     if wide:
@@ -390,7 +478,8 @@ def readme_summary(summary):
 
 def header(meta):
     v = meta["versions"]
-    how = {a["name"]: ("LD_PRELOAD " + Path(a["preload"]).name if a["preload"] else
+    how = {a["name"]: ("LD_PRELOAD " + a["preload"] + ", added with --with" if a.get("with") else
+                       "LD_PRELOAD " + Path(a["preload"]).name if a["preload"] else
                        "linked (sp_malloc, operator new)" if a["suffix"] else "no preload")
            for a in meta["allocators"]}
     runs_note = (f"**--quick run: {meta['runs']} interleaved runs with shrunk sizes and durations; "
@@ -430,6 +519,8 @@ def make_plots(agg, allocs, resources, ins_rows, meta, out):
             ("churn", "workload", "churn", "ops_per_s", 1e-6, "M ops/s", allocs),
             ("pipeline", "workload", "pipeline", "messages_per_s", 1e-6, "M msg/s", allocs),
             ("fragmentation", "workload", "fragmentation", "ops_per_s", 1e-6, "M ops/s", allocs),
+            ("many threads, T = 256", "workload", "many_threads_256", "ops_per_s", 1e-6, "M ops/s",
+             allocs),
             ("pair 64 B", "micro_malloc", "pair/64", "mops", 1, "M pairs/s", allocs),
             ("cross-thread 64 B", "micro_malloc", "cross_thread/64", "mops", 1, "M ops/s", allocs),
             ("pmr pair 64 B", "micro_pmr", "pmr_pair/64", "mops", 1, "M pairs/s", resources)]:
@@ -442,6 +533,15 @@ def make_plots(agg, allocs, resources, ins_rows, meta, out):
             panels.append((title, unit, bars))
     if plots.throughput_bars(panels, out / "throughput.png"):
         made.append(("Throughput", "throughput.png"))
+    panels = []
+    for title, suite, name, metric in MEMORY:
+        bars = [(c, s["median"], s["min"], s["max"]) for c in allocs
+                for s in [agg.s(suite, name, c, metric)] if s]
+        if bars:
+            panels.append((title, "RSS ÷ live", bars))
+    if plots.throughput_bars(panels, out / "memory.png", "Memory under load: RSS ÷ live bytes, "
+                             "median of the runs, whiskers = min-max (lower is better)"):
+        made.append(("Memory under load: RSS ÷ live bytes", "memory.png"))
     for group, fname, heading in (("malloc", "instructions_malloc.png", "malloc/free interfaces"),
                                   ("pmr", "instructions_pmr.png", "pmr resources")):
         series = {}
@@ -471,8 +571,9 @@ def write_report(out):
                  if any(k[2] == n for k in agg.vals if k[0] == "micro_pmr")]
     summary = build_summary(agg, meta, allocs, ins["rows"], out)
     md = header(meta)
-    md += ["", "## Summary", "", summary_table(summary), "",
-           "## Instruction targets (issue 2)", "", targets_table(summary), ""]
+    md += ["", "## Summary", "", summary_table(summary), ""]
+    md += [*memory_block(summary), ""] if summary["memory"] else []
+    md += ["## Instruction targets (issue 2)", "", targets_table(summary), ""]
     sections = [
         ("malloc+free pair (M pairs/s, higher is better)", "micro_malloc", "^pair/", "mops", True,
          1, allocs),
@@ -496,6 +597,8 @@ def write_report(out):
          "^(churn|pipeline|fragmentation|burst_idle)$", "peak_rss_mib", False, 1, allocs),
         ("Fragmentation: RSS after refill ÷ live bytes (lower is better)", "workload",
          "^fragmentation$", "overhead", False, 1, allocs),
+        ("Burst then idle: peak RSS ÷ bytes allocated, all of them live at the peak (lower is "
+         "better)", "workload", "^burst_idle/", "overhead", False, 1, allocs),
         ("Burst then idle: RSS (MiB) right after freeing everything", "workload", "^burst_idle/",
          "after_free_mib", False, 1, allocs),
         ("Burst then idle: RSS (MiB) at the end of the idle period", "workload", "^burst_idle/",
@@ -507,11 +610,14 @@ def write_report(out):
         if names:
             md += ([f"### {title}", ""] if title else []) + [
                 matrix(agg, suite, names, cols, metric, higher, scale), ""]
+    md += many_threads_section(agg, allocs)
+    md += real_programs_section(agg, allocs, meta)
     md += big_buffers_section(agg, allocs)
     md += arena_section(agg, allocs)
     md += go_pool_section(agg)
     md += resource_pool_section(agg)
-    md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
+    if ins["rows"]:  # a partial run (--only) may leave the counts out
+        md += ["### Instructions per pair", "", bi.render(ins["method"], ins["rows"]), ""]
     made = make_plots(agg, allocs, resources, ins["rows"], meta, out)
     md += ["## Plots", ""] + [f"![{t}]({f})" for t, f in made] + [""]
     md += ["## Spread", ""]
@@ -587,7 +693,11 @@ def main():
         sys.exit(f"{out / 'raw' / 'meta.json'} missing: raw measurements are not kept in git; "
                  "run scripts/bench to measure again")
     if args.update_readme:
-        text = readme_summary(read_summary(out))
+        summary = read_summary(out)
+        if summary.get("only"):
+            sys.exit(f"{out}: a partial run (--only '{summary['only']}'); the README summary "
+                     "comes from a whole run")
+        text = readme_summary(summary)
         print("summary written to " + update_readme(text))
         print(text)
 

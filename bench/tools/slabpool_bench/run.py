@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import common as bc
 from . import inscount
+from . import real_programs
 
 # Per-mode settings. quick shrinks sizes and durations and runs fewer repetitions; the report
 # says so in its header.
@@ -31,8 +32,16 @@ MODES = {
             "big_buffers": ["--iterations", "500", "--idle", "1.2"],
             "big_buffers_wide": ["--iterations", "500", "--sizes", "256K-64M", "--dist", "log",
                                  "--idle", "1.2"],
+            # Issue 12: T threads with ~256 KiB live each, RSS read while all hold their blocks;
+            # 10 rounds take about a second at 256 threads on 2 cores.
+            "many_threads_8": ["--threads", "8", "--rounds", "10"],
+            "many_threads_64": ["--threads", "64", "--rounds", "10"],
+            "many_threads_256": ["--threads", "256", "--rounds", "10"],
         },
         "arena_min_time": "0.2",
+        # Real programs under each allocator (issue 12): about 17 s per allocator and run on
+        # 2 cores, so 3 runs of 5 allocators add about 4 minutes.
+        "real_runs": 3, "real_programs": ["python3", "gxx", "perl", "sort", "sqlite3", "redis"],
     },
     "quick": {
         "runs": 3, "inscount_runs": 1, "min_time": "0.03", "resource_pool_seconds": "0.1",
@@ -47,14 +56,20 @@ MODES = {
             "big_buffers": ["--iterations", "40", "--idle", "1.2"],
             "big_buffers_wide": ["--iterations", "40", "--sizes", "256K-64M", "--dist", "log",
                                  "--idle", "1.2"],
+            "many_threads_8": ["--threads", "8", "--rounds", "5"],
+            "many_threads_64": ["--threads", "64", "--rounds", "5"],
+            "many_threads_256": ["--threads", "256", "--rounds", "5"],
         },
         "arena_min_time": "0.03",
+        # One run of the three quickest programs (about 4 s per allocator).
+        "real_runs": 1, "real_programs": ["perl", "sort", "sqlite3"],
     },
 }
 
 # Workload entries that run another entry's program with other options (the program's name is
 # sp_wl_<program>; by default the entry's own name).
-WORKLOAD_PROGRAM = {"big_buffers_wide": "big_buffers"}
+WORKLOAD_PROGRAM = {"big_buffers_wide": "big_buffers", "many_threads_8": "many_threads",
+                    "many_threads_64": "many_threads", "many_threads_256": "many_threads"}
 # Google Benchmark user counters recorded as metrics of the same name, where a suite has them.
 GBENCH_COUNTERS = ("minflt_per_req",)
 
@@ -69,16 +84,27 @@ def pmr_filter(cfg, resource_re):
 
 
 class Runner:
-    def __init__(self, build_dir, out_dir, mode):
+    def __init__(self, build_dir, out_dir, mode, extra=(), only=None):
         self.build = Path(build_dir)
         self.bin = self.build / "bench" / "bin"
         self.out = Path(out_dir)
         self.raw = self.out / "raw"
         self.cfg = MODES[mode]
         self.mode = mode
+        self.extra = list(extra)  # --with NAME=LIB: (name, path) pairs
+        self.only = re.compile(only) if only else None
         self.records, self.failures = [], []
-        self.allocs, self.notes = bc.allocators(self.build)
+        self.allocs, self.notes = bc.allocators(self.build, self.extra)
         self.meta = bc.machine_info(self.build)  # at the start: the commit that was measured
+        if only:
+            self.notes.append(f"partial run (--only '{only}'): only the steps it matches were "
+                              "measured")
+
+    def wanted(self, step):
+        """Whether --only (a regex searched in names like micro_malloc, micro_pmr, micro_pool,
+        go_sync_pool, resource_pool, arena_request, workload:<name>, real:<program>, inscount)
+        lets this step run; every step runs without --only."""
+        return self.only is None or bool(self.only.search(step))
 
     def record(self, suite, name, alloc, run, metric, value):
         self.records.append({"suite": suite, "name": name, "alloc": alloc, "run": run,
@@ -218,47 +244,83 @@ class Runner:
             for metric, value in row.items():
                 if isinstance(value, float) and metric not in ("size",):
                     self.record("workload", key, alloc["name"], run, metric, value)
+            if name == "burst_idle" and row.get("total_mib"):  # everything is live at the peak
+                self.record("workload", key, alloc["name"], run, "overhead",
+                            row["peak_mib"] / row["total_mib"])
         self.record("workload", name, alloc["name"], run, "peak_rss_mib", r["maxrss_kib"] / 1024)
         self.record("workload", name, alloc["name"], run, "wall_s", r["wall_s"])
 
+    def real_program(self, name, alloc, run):
+        """One real program (python3, g++, ...) under one allocator: wall time and peak RSS."""
+        try:
+            r = real_programs.run_one(name, self.raw / "real_work", alloc["preload"])
+        except (RuntimeError, OSError) as e:
+            return self.fail(f"real program {name}", alloc["name"], run,
+                             {"rc": getattr(e, "errno", None) or 1, "err": str(e)})
+        self.record("real", name, alloc["name"], run, "wall_s", r.wall)
+        self.record("real", name, alloc["name"], run, "peak_rss_mib", r.rss_kib / 1024)
+
     def run_all(self, runs, inscount_runs):
-        names = list(self.cfg["workloads"])
+        w = self.wanted
+        names = [n for n in self.cfg["workloads"] if w(f"workload:{n}")]
         jemalloc = next((a for a in self.allocs if a["name"] == "jemalloc"), None)
-        go = shutil.which("go") is not None
-        if not go:
+        go = shutil.which("go") is not None and w("go_sync_pool")
+        if shutil.which("go") is None:
             self.notes.append("go not found: no Go sync.Pool column (apt-get install golang-go)")
-        per_run = (2 * len(self.allocs) + 3 + (1 if jemalloc else 0) + (1 if go else 0) +
-                   len(names) * len(self.allocs))
-        _, ins_jobs = inscount.jobs(self.build)
-        progress = bc.Progress(runs * per_run + inscount_runs * len(ins_jobs))
+        programs, real_notes = real_programs.available(
+            [p for p in self.cfg["real_programs"] if w(f"real:{p}")])
+        self.notes += real_notes
+        real_runs = min(runs, self.cfg["real_runs"])
+        n_allocs = len(self.allocs)
+        per_run = (n_allocs * w("micro_malloc") + w("micro_pmr") * (1 + bool(jemalloc)) +
+                   w("micro_pool") + go + w("resource_pool") + n_allocs * w("arena_request") +
+                   len(names) * n_allocs)
+        _, ins_jobs = inscount.jobs(self.build, self.extra)
+        ins = w("inscount")
+        progress = bc.Progress(runs * per_run + real_runs * len(programs) * n_allocs +
+                               ins * inscount_runs * len(ins_jobs))
         t0 = time.monotonic()
         for run in range(1, runs + 1):
-            for a in self.allocs:
+            for a in self.allocs if w("micro_malloc") else []:
                 progress.step(f"micro malloc under {a['name']} (run {run}/{runs})")
                 self.micro_malloc(a, run)
-            progress.step(f"micro pmr resources in-process (run {run}/{runs})")
-            self.micro_pmr(run)
-            if jemalloc:
+            if w("micro_pmr"):
+                progress.step(f"micro pmr resources in-process (run {run}/{runs})")
+                self.micro_pmr(run)
+            if w("micro_pmr") and jemalloc:
                 progress.step(f"micro pmr jemalloc resource under LD_PRELOAD (run {run}/{runs})")
                 self.micro_pmr(run, jemalloc["preload"], "jemalloc", "pmr-jemalloc")
-            progress.step(f"micro object pools (run {run}/{runs})")
-            self.micro_pool(run)
+            if w("micro_pool"):
+                progress.step(f"micro object pools (run {run}/{runs})")
+                self.micro_pool(run)
             if go:  # right after object_pool, so both see the same load
                 progress.step(f"Go sync.Pool, same shapes (run {run}/{runs})")
                 self.go_sync_pool(run)
-            progress.step(f"resource pools vs mutex+condvar+deque (run {run}/{runs})")
-            self.resource_pool(run)
-            for a in self.allocs:
+            if w("resource_pool"):
+                progress.step(f"resource pools vs mutex+condvar+deque (run {run}/{runs})")
+                self.resource_pool(run)
+            for a in self.allocs if w("arena_request") else []:
                 progress.step(f"arena per request under {a['name']} (run {run}/{runs})")
                 self.arena_request(a, run)
             for name in names:
                 for a in self.allocs:
                     progress.step(f"workload {name} under {a['name']} (run {run}/{runs})")
                     self.workload(name, a, run)
-        method, ins_rows = inscount.measure(self.build, self.mode == "quick",
-                                                  inscount_runs, progress)
+            for name in programs if run <= real_runs else []:
+                # Interleaved, and the order rotates by run so no allocator always goes first.
+                k = (run - 1) % n_allocs
+                for a in self.allocs[k:] + self.allocs[:k]:
+                    progress.step(f"real program {name} under {a['name']} (run {run}/{real_runs})")
+                    self.real_program(name, a, run)
+        method, ins_rows = "not run (--only)", []
+        if ins:
+            method, ins_rows = inscount.measure(self.build, self.mode == "quick", inscount_runs,
+                                                progress, self.extra)
         bc.write_json(self.raw / "inscount.json", {"method": method, "rows": ins_rows})
-        return {"inscount_method": method, "duration_s": time.monotonic() - t0}
+        shutil.rmtree(self.raw / "real_work", ignore_errors=True)
+        return {"inscount_method": method, "duration_s": time.monotonic() - t0,
+                "real_runs": real_runs if programs else 0,
+                "real_paths": {n: real_programs.command_path(n) for n in programs}}
 
     def save(self, extra):
         bc.write_json(self.raw / "results.json", self.records)
@@ -269,7 +331,8 @@ class Runner:
         meta = dict(self.meta)
         meta.update(extra)
         meta.update({"mode": self.mode, "allocators": self.allocs, "notes": self.notes,
-                     "failures": self.failures, "config": self.cfg})
+                     "failures": self.failures, "config": self.cfg,
+                     "only": self.only.pattern if self.only else None})
         bc.write_json(self.raw / "meta.json", meta)
 
 
@@ -279,9 +342,17 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, help="override the number of interleaved runs")
+    ap.add_argument("--with", dest="extra", action="append", default=[], metavar="NAME=LIB",
+                    help="also measure the allocator in LIB under LD_PRELOAD, column NAME")
+    ap.add_argument("--only", help="run only the steps whose name this regex finds (see "
+                                   "Runner.wanted)")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
-    runner = Runner(args.build_dir, args.out, mode)
+    try:
+        extra = bc.preload_specs(args.extra)
+    except ValueError as e:
+        sys.exit(f"scripts/bench: {e}")
+    runner = Runner(args.build_dir, args.out, mode, extra, args.only)
     runs = args.runs or MODES[mode]["runs"]
     extra = runner.run_all(runs, MODES[mode]["inscount_runs"])
     extra["runs"] = runs
