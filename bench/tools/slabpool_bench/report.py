@@ -175,12 +175,15 @@ def many_threads_section(agg, allocs):
     rounds = agg.s("workload", first, allocs[0], "rounds") if allocs else None
     per_thread = f"{live['median'] * 1024 / dict(present)[first]:.0f} KiB" if live else "~256 KiB"
     n_rounds = f"{rounds['median']:.0f}" if rounds else "several"
+    held = [(t, agg.s("workload", n, allocs[0], "live_mib")) for n, t in present]
+    held = ", ".join(f"{fmt(s['median'])} MiB at T = {t}" for t, s in held if s)
     return ["### Many threads (issue 12): T threads (more than the cores: oversubscribed on "
             "purpose, as a thread-per-connection server), each allocating random 16–1024 B blocks (every byte written) and freeing a random held block after "
             f"every second allocation until it holds {per_thread}; every fourth of those frees is "
             "handed to the next thread and freed there. RSS is read while every thread holds its "
             "blocks; RSS ÷ live = (RSS at hold − RSS with the threads started and idle) ÷ the "
-            f"bytes requested and held; {n_rounds} rounds on the same threads, each ending with "
+            f"bytes requested and held ({held or 'not recorded'}, the same under every "
+            f"allocator); {n_rounds} rounds on the same threads, each ending with "
             "everything freed: the highest round and round 1. Lower is better except throughput",
             "", rows_matrix(agg, "workload", rows, allocs, "threads: figure"), ""]
 
