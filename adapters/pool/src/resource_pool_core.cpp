@@ -98,6 +98,13 @@ rp_core::rp_core(const rp_config& c, const rp_vtable& vt, void* owner)
       time_on_release_(c.max_lifetime != 0 || c.idle_timeout != 0 || validate_after_ != 0 ||
                        (vt.keepalive != nullptr && c.keepalive != 0)),
       stamp_checked_(validate_after_ != 0 || (vt.keepalive != nullptr && c.keepalive != 0)),
+      count_idle_(max_idle_ < max_open_or_max_),
+      on_borrow_(!time_on_acquire_ && leak_threshold_ == 0                           ? kRpPlain
+                 : clock_ == nullptr && validate_after_ == 0 && leak_threshold_ == 0 ? kRpExpiry
+                                                                                     : kRpChecked),
+      on_return_(!time_on_release_                      ? kRpPlain
+                 : clock_ == nullptr && !stamp_checked_ ? kRpExpiry
+                                                        : kRpChecked),
       vt_(vt),
       owner_(owner),
       min_idle_(c.min_idle),
@@ -264,6 +271,25 @@ rp_entry* rp_core::make_fresh(rp_entry* e) noexcept {
     e->checked_at.store(now(), std::memory_order_relaxed);  // the hook took time: read again
   }
   return e;
+}
+
+rp_entry* rp_core::acquire_checked(const rp_deadline& deadline, bool wait, rp_entry* claimed,
+                                   const source_site& where) {
+  rp_entry* e = claimed;
+  if (e != nullptr && time_on_acquire_ && !fresh(e, cached_now_quiet()))
+    e = acquire_slow(deadline, wait, e);
+  if (e == nullptr) e = acquire_slow(deadline, wait, nullptr);
+  if (e != nullptr && leak_threshold_ != 0) note_lease(e, where);
+  return e;
+}
+
+void rp_core::release_checked(rp_entry* e) noexcept {
+  // A fake clock is read as is; the real one through the cache (see release()).
+  const std::int64_t t = cached_now();
+  if (t >= e->expires_at.load(std::memory_order_relaxed)) return release_slow(e, false);
+  e->idle_since.store(t, std::memory_order_relaxed);
+  if (stamp_checked_) e->checked_at.store(t, std::memory_order_relaxed);
+  publish_idle(e);
 }
 
 rp_entry* rp_core::acquire_slow(const rp_deadline& deadline, bool wait, rp_entry* claimed) {
@@ -436,7 +462,7 @@ void rp_core::serve_waiters_locked() noexcept {
 }
 
 void rp_core::make_idle(rp_entry* e) noexcept {
-  if (max_idle_ < max_open_or_max_) idle_count_.fetch_add(1, std::memory_order_relaxed);
+  if (count_idle_) idle_count_.fetch_add(1, std::memory_order_relaxed);
   e->state.exchange(kRpIdle, std::memory_order_seq_cst);
   const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
   if (f != 0) after_idle(e, f);

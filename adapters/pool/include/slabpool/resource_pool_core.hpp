@@ -168,19 +168,18 @@ class SLABPOOL_API rp_core {
   // resource_pool_timeout, resource_pool_closed, resource_pool_error(create_failed), or what the
   // factory throws.
   rp_entry* acquire(const rp_deadline& deadline, bool wait, const source_site& where) {
-    rp_entry* e = nullptr;
     // Barging is allowed unless a waiter starves (see the header comment).
     if ((flags_.load(std::memory_order_relaxed) & (kClosed | kStarving)) == 0) [[likely]] {
-      rp_hint& h = t_rp_hints[serial_ % kRpHints];
+      const rp_hint h = t_rp_hints[serial_ % kRpHints];
       if (h.pool == serial_ && h.entry != nullptr && claim_idle(h.entry, kRpInUse)) {
-        e = h.entry;
-        if (time_on_acquire_ && !fresh(e, cached_now_quiet())) [[unlikely]]
-          e = acquire_slow(deadline, wait, e);
+        if (on_borrow_ == kRpPlain) return h.entry;
+        if (on_borrow_ == kRpExpiry &&
+            rp_cached_now_quiet() < h.entry->expires_at.load(std::memory_order_relaxed)) [[likely]]
+          return h.entry;
+        return acquire_checked(deadline, wait, h.entry, where);
       }
     }
-    if (e == nullptr) e = acquire_slow(deadline, wait, nullptr);
-    if (e != nullptr && leak_threshold_ != 0) note_lease(e, where);
-    return e;
+    return acquire_checked(deadline, wait, nullptr, where);
   }
 
   // Takes back a leased entry: destroyed when `broken`, expired or surplus, else idle (or handed
@@ -188,24 +187,17 @@ class SLABPOOL_API rp_core {
   void release(rp_entry* e, bool broken) noexcept {
     if (broken) [[unlikely]]
       return release_slow(e, true);
-    if (time_on_release_) {
+    if (on_return_ != kRpPlain) {
+      if (on_return_ != kRpExpiry) [[unlikely]]
+        return release_checked(e);
       // Cached: the stamp may be up to S early; housekeeping corrects it before it counts
       // (a cached stamp has bit 0 clear), so the idle timeout never closes an object early.
-      const std::int64_t t = cached_now();
+      const std::int64_t t = rp_cached_now();
       if (t >= e->expires_at.load(std::memory_order_relaxed)) [[unlikely]]
         return release_slow(e, false);
       e->idle_since.store(t, std::memory_order_relaxed);
-      if (stamp_checked_) e->checked_at.store(t, std::memory_order_relaxed);
     }
-    if (max_idle_ < max_open_or_max_) [[unlikely]] {
-      if (idle_count_.fetch_add(1, std::memory_order_relaxed) >= max_idle_)
-        return destroy_surplus(e);
-    }
-    e->state.exchange(kRpIdle, std::memory_order_seq_cst);
-    t_rp_hints[serial_ % kRpHints] = rp_hint{serial_, e};
-    const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
-    if (f != 0) [[unlikely]]
-      after_idle(e, f);
+    publish_idle(e);
   }
 
   // Refuses new acquires, wakes every waiter with `closed`, destroys the idle objects. Leased
@@ -231,12 +223,35 @@ class SLABPOOL_API rp_core {
  private:
   friend struct rp_fork_access;
 
+  // What borrow and return do besides the state change, fixed at construction so that the
+  // defaults (lifetime and idle timeout on the cached clock) take one compare: kRpPlain nothing,
+  // kRpExpiry the cached clock against expires_at (return also stamps idle_since), kRpChecked
+  // everything else (a fake clock, validation, checked_at stamps, leak reports) out of line.
+  enum rp_check : std::uint8_t { kRpPlain, kRpExpiry, kRpChecked };
+
   bool claim_idle(rp_entry* e, rp_state to) noexcept {
     std::uint32_t expected = kRpIdle;
     if (!e->state.compare_exchange_strong(expected, to, std::memory_order_seq_cst)) return false;
-    if (max_idle_ < max_open_or_max_) idle_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (count_idle_) [[unlikely]]
+      idle_count_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
+  // A returned entry becomes idle (or surplus): the end of every return that keeps the object.
+  void publish_idle(rp_entry* e) noexcept {
+    if (count_idle_) [[unlikely]] {
+      if (idle_count_.fetch_add(1, std::memory_order_relaxed) >= max_idle_)
+        return destroy_surplus(e);
+    }
+    e->state.exchange(kRpIdle, std::memory_order_seq_cst);
+    t_rp_hints[serial_ % kRpHints] = rp_hint{serial_, e};
+    const std::uint32_t f = flags_.load(std::memory_order_seq_cst);
+    if (f != 0) [[unlikely]]
+      after_idle(e, f);
+  }
+  // The borrow after the hint: freshness with any clock, the slow path, the leak record.
+  rp_entry* acquire_checked(const rp_deadline& deadline, bool wait, rp_entry* claimed,
+                            const source_site& where);
+  void release_checked(rp_entry* e) noexcept;  // a return that is neither plain nor expiry-only
   bool fresh(rp_entry* e, std::int64_t t) const noexcept {
     return t < e->expires_at.load(std::memory_order_relaxed) &&
            (validate_after_ == 0 ||
@@ -288,6 +303,9 @@ class SLABPOOL_API rp_core {
   bool time_on_acquire_;  // lifetime or validation configured: acquire reads the clock
   bool time_on_release_;  // lifetime, idle timeout, validation or keep-alive: release does
   bool stamp_checked_;    // validation or keep-alive: a return refreshes checked_at
+  bool count_idle_;       // max_idle_ < max_open_or_max_: idle_count_ is kept
+  rp_check on_borrow_;
+  rp_check on_return_;
   // Written on slow paths.
   alignas(64) std::atomic<std::uint32_t> flags_{0};  // kWaiters | kWoken | kStarving | kClosed
   std::atomic<std::uint32_t> generation_{0};
