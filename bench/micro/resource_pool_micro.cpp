@@ -9,10 +9,10 @@
 //
 // Each case runs in two halves: throughput comes from the first, where nothing but the pool runs
 // in the loop; latency from the second, where every 8th acquire is timed; fairness from both (the
-// window it had before, which matters with 64 threads on few cores). (Until
-// 2026-11-29 one loop did both: the two steady_clock reads of a sample cost ~140 ns on the bench
-// VM, ~17 ns per operation spread over all of them, which is most of resource_pool's own cost
-// and compressed every throughput ratio toward 1.)
+// window it had before, which matters with 64 threads on few cores). (Until 2026-11-29 one loop
+// did both: a steady_clock read costs 30-70 ns on the bench VM (more under load), so the two of a
+// sample added 8-17 ns to every operation of every pool, about as much as resource_pool's whole
+// uncontended pair, and compressed every throughput ratio toward 1.)
 //
 // Prints one line per case: RESULT impl=<name> threads=N max_open=M mops=... p50_ns=...
 // p99_ns=... max_ns=... fairness=...   (scripts/bench reads these; see bench/README.md)
