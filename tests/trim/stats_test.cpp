@@ -1,7 +1,9 @@
-// The stats snapshot and its printers.
+// The stats snapshot and its printers, and where they say resident memory sits.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +88,57 @@ TEST(stats, format_truncates_safely_and_reports_the_full_length) {
   const std::size_t full = sp_stats_format(small, sizeof(small), 0);
   EXPECT_GT(full, sizeof(small));
   EXPECT_EQ(small[sizeof(small) - 1], '\0');
+}
+
+}  // namespace
+
+namespace {
+
+// Where resident memory sits (issue 12): per class, empty slabs, caches.
+
+TEST(stats_where, empty_slabs_and_the_caches_are_shown_until_the_decay_returns_them) {
+  use_fake_clock(1000);
+  sp_trim();
+  // Empty slabs the thread still holds.
+  std::vector<void*> blocks(4000);
+  for (void*& p : blocks) p = sp_malloc(256);
+  for (void* p : blocks) sp_free(p);
+  const sp_stats held = stats();
+  EXPECT_GT(held.empty_slab_bytes, 0u);
+  EXPECT_GT(class_of(held, 256).empty_slabs, 0u);
+  EXPECT_LE(held.empty_slab_bytes, held.slab_resident);
+  // A freed huge block kept for reuse.
+  void* huge = sp_malloc(16 * kMiB);
+  std::memset(huge, 1, 16 * kMiB);
+  EXPECT_GE(stats().large_resident, 16 * kMiB);
+  sp_free(huge);
+  const sp_stats cached = stats();
+  EXPECT_GE(cached.huge_cache, 16 * kMiB);
+  EXPECT_LE(cached.huge_cache + cached.span_cache, cached.cached);
+  sp_trim();
+  const sp_stats trimmed = stats();
+  EXPECT_EQ(trimmed.huge_cache, 0u);
+  EXPECT_EQ(trimmed.span_cache, 0u);
+  EXPECT_EQ(class_of(trimmed, 256).empty_slabs, 0u);
+  sp_set_clock(nullptr);
+}
+
+TEST(stats_where, printers_show_where_memory_sits) {
+  void* p = sp_malloc(200);
+  char text[16384];
+  ASSERT_LT(sp_stats_format(text, sizeof(text), 0), sizeof(text));
+  const std::string t(text);
+  EXPECT_NE(t.find("resident in: slabs"), std::string::npos) << t;
+  EXPECT_NE(t.find("cached huge blocks"), std::string::npos) << t;
+  EXPECT_NE(t.find("resident KiB"), std::string::npos) << t;
+  ASSERT_LT(sp_stats_format(text, sizeof(text), 1), sizeof(text));
+  const std::string j(text);
+  for (const char* key : {"\"where\":{\"slabs\":", "\"empty_slabs\":", "\"abandoned\":",
+                          "\"thread_max\":", "\"span_cache\":", "\"huge_cache\":", "\"large\":",
+                          "\"resident\":"}) {
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+  }
+  sp_free(p);
 }
 
 }  // namespace

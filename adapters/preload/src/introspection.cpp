@@ -117,9 +117,13 @@ SLABPOOL_SHIM_EXPORT int malloc_info(int options, FILE* fp) noexcept {
   std::fprintf(fp,
                "<slabpool allocated=\"%zu\" active=\"%zu\" resident=\"%zu\" mapped=\"%zu\" "
                "cached=\"%zu\" returned=\"%zu\" trims=\"%zu\" threads=\"%zu\" "
-               "abandoned_slabs=\"%zu\" process_rss=\"%zu\"/>\n",
+               "abandoned_slabs=\"%zu\" process_rss=\"%zu\" slab_resident=\"%zu\" "
+               "empty_slab_bytes=\"%zu\" abandoned_resident=\"%zu\" thread_resident_max=\"%zu\" "
+               "span_cache=\"%zu\" huge_cache=\"%zu\" large_resident=\"%zu\"/>\n",
                st.allocated, st.active, st.resident, st.mapped, st.cached, st.returned, st.trims,
-               st.threads, st.abandoned_slabs, st.process_rss);
+               st.threads, st.abandoned_slabs, st.process_rss, st.slab_resident,
+               st.empty_slab_bytes, st.abandoned_resident, st.thread_resident_max, st.span_cache,
+               st.huge_cache, st.large_resident);
   // One <size> per class in use: its free blocks (glibc lists free chunks by size range), and
   // slabpool's slab and live-block counts.
   std::fprintf(fp, "<sizes>\n");
@@ -130,9 +134,9 @@ SLABPOOL_SHIM_EXPORT int malloc_info(int options, FILE* fp) noexcept {
     if (c.slabs != 0) {
       std::fprintf(fp,
                    "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\" slabs=\"%zu\" "
-                   "live=\"%zu\"/>\n",
+                   "live=\"%zu\" resident=\"%zu\" empty_slabs=\"%zu\"/>\n",
                    from, c.block_size, c.free_blocks * c.block_size, c.free_blocks, c.slabs,
-                   c.live_blocks);
+                   c.live_blocks, c.resident, c.empty_slabs);
       free_count += c.free_blocks;
       free_bytes += c.free_blocks * c.block_size;
     }

@@ -109,6 +109,8 @@ typedef struct sp_class_stats {
   size_t slabs;       /* slabs of this class held by threads (or awaiting adoption) */
   size_t live_blocks; /* blocks handed out and not yet freed */
   size_t free_blocks; /* free blocks inside those slabs */
+  size_t resident;    /* bytes of those slabs touched so far: blocks carved, to whole pages */
+  size_t empty_slabs; /* of the slabs, those with no live block (kept until the decay) */
 } sp_class_stats;
 
 typedef struct sp_stats {
@@ -122,6 +124,14 @@ typedef struct sp_stats {
   size_t threads;         /* live thread heaps */
   size_t abandoned_slabs; /* slabs of exited threads not yet adopted */
   size_t process_rss;     /* the whole process's resident bytes, from /proc/self/statm */
+  /* Where slabpool's resident memory sits (upper estimates, like `resident`): */
+  size_t slab_resident;      /* touched bytes of every slab (the sum of classes[].resident) */
+  size_t empty_slab_bytes;   /* of which empty slabs threads still hold (until the decay) */
+  size_t abandoned_resident; /* of which slabs of exited threads awaiting adoption */
+  size_t thread_resident_max; /* the most slab memory one thread's heap holds */
+  size_t span_cache;         /* free spans kept resident in the segment pool (SLABPOOL_CACHE) */
+  size_t huge_cache;         /* freed huge blocks kept resident for reuse (SLABPOOL_CACHE) */
+  size_t large_resident;     /* large and huge blocks in use */
   sp_class_stats classes[SP_CLASS_COUNT];
 } sp_stats;
 

@@ -94,6 +94,7 @@ struct segment_pool_counters {
   std::size_t mapped;         // bytes mapped for segments and huge blocks
   std::size_t resident;       // upper estimate: headers, units touched since their last decommit
   std::size_t free_resident;  // of which free (empty spans, cached huge blocks)
+  std::size_t huge_cached;    // of which cached huge runs
   std::size_t large_live;     // bytes in live large and huge blocks
   std::size_t returned;       // bytes given back to the OS so far (decommitted or unmapped)
   std::size_t segments;

@@ -487,9 +487,19 @@ std::size_t segment_bytes_mapped() noexcept {
 }
 
 segment_pool_counters segment_pool_read() noexcept {
+  // The cache's slots and free_resident change together under the lock: read them together, so
+  // the huge cache is always a part of the free resident bytes.
+  std::size_t huge_cached = 0;
+  std::size_t free_resident = 0;
+  {
+    std::lock_guard guard(g_pool.lock);
+    for (unsigned i = 0; i < g_pool.huge_cached; ++i) huge_cached += g_pool.huge_cache[i].bytes;
+    free_resident = g_pool.free_resident.load(std::memory_order_relaxed);
+  }
   return {g_pool.mapped.load(std::memory_order_relaxed),
           g_pool.resident.load(std::memory_order_relaxed),
-          g_pool.free_resident.load(std::memory_order_relaxed),
+          free_resident,
+          huge_cached,
           g_pool.large_live.load(std::memory_order_relaxed),
           g_pool.returned.load(std::memory_order_relaxed),
           g_pool.segments.load(std::memory_order_relaxed)};

@@ -17,21 +17,36 @@
 namespace slabpool::detail {
 namespace {
 
+// Bytes of a slab touched so far: its carved blocks, to whole pages. Memory of a slab never
+// carved has not been written, so the OS has not made it resident. An upper estimate, like
+// `resident`: the last carved block may straddle a page the program has not written yet.
+std::size_t slab_touched_bytes(const slab* s) {
+  const std::size_t page = os::page_size();
+  return (std::size_t{s->carved} * s->block_size + page - 1) & ~(page - 1);
+}
+
 void count_slab(sp_stats* out, const slab* s, std::uint32_t staged) {
   const std::size_t live = slab_live_blocks(s, staged);
+  const std::size_t touched = slab_touched_bytes(s);
   sp_class_stats& c = out->classes[s->class_index];
   c.slabs += 1;
   c.live_blocks += live;
   c.free_blocks += s->capacity - live;
+  c.resident += touched;
+  out->slab_resident += touched;
   out->allocated += live * s->block_size;
   out->active += std::size_t{s->units} << kUnitShift;
-  if (live == 0)
+  if (live == 0) {
+    c.empty_slabs += 1;
+    out->empty_slab_bytes += touched;
     out->cached += std::size_t{s->units} << kUnitShift;  // an empty slab kept for reuse
+  }
 }
 
 void count_heap(heap* h, void* raw) {
   auto* out = static_cast<sp_stats*>(raw);
   out->threads += h->shared ? 0 : 1;  // the heap exited threads share is no thread's
+  const std::size_t resident_before = out->slab_resident;
   std::lock_guard guard(h->lock);
   // The caller's own current slabs have staged blocks it may count; another thread's staged
   // blocks cannot be read safely and count as live (at most one refill batch per class).
@@ -45,12 +60,16 @@ void count_heap(heap* h, void* raw) {
       count_slab(out, s, staged_readable ? list_length(s->free) : 0);
     }
   }
+  const std::size_t held = out->slab_resident - resident_before;
+  if (held > out->thread_resident_max) out->thread_resident_max = held;
 }
 
 void count_abandoned(slab* s, void* raw) {
   auto* out = static_cast<sp_stats*>(raw);
   out->abandoned_slabs += 1;
+  const std::size_t resident_before = out->slab_resident;
   count_slab(out, s, 0);
+  out->abandoned_resident += out->slab_resident - resident_before;
 }
 
 // Appends formatted text to a fixed buffer, counting what would not fit (snprintf semantics).
@@ -157,6 +176,9 @@ extern "C" void sp_stats_get(sp_stats* out) {
   out->resident = pool.resident;
   out->mapped = pool.mapped;
   out->cached += pool.free_resident;
+  out->huge_cache = pool.huge_cached;
+  out->span_cache = pool.free_resident - pool.huge_cached;
+  out->large_resident = pool.large_live;
   out->returned = pool.returned;
   out->trims = trim_passes_run();
   out->process_rss = os::resident_bytes();
@@ -171,14 +193,21 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
     out.add(
         "{\"allocated\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"cached\":%zu,"
         "\"returned\":%zu,\"trims\":%zu,\"threads\":%zu,\"abandoned_slabs\":%zu,"
-        "\"process_rss\":%zu,\"classes\":[",
+        "\"process_rss\":%zu,\"where\":{\"slabs\":%zu,\"empty_slabs\":%zu,"
+        "\"abandoned\":%zu,\"thread_max\":%zu,\"span_cache\":%zu,\"huge_cache\":%zu,"
+        "\"large\":%zu},\"classes\":[",
         st.allocated, st.active, st.resident, st.mapped, st.cached, st.returned, st.trims,
-        st.threads, st.abandoned_slabs, st.process_rss);
+        st.threads, st.abandoned_slabs, st.process_rss, st.slab_resident, st.empty_slab_bytes,
+        st.abandoned_resident, st.thread_resident_max, st.span_cache, st.huge_cache,
+        st.large_resident);
     bool first = true;
     for (const sp_class_stats& c : st.classes) {
       if (c.slabs == 0) continue;
-      out.add("%s{\"block_size\":%zu,\"slabs\":%zu,\"live_blocks\":%zu,\"free_blocks\":%zu}",
-              first ? "" : ",", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
+      out.add(
+          "%s{\"block_size\":%zu,\"slabs\":%zu,\"empty_slabs\":%zu,\"live_blocks\":%zu,"
+          "\"free_blocks\":%zu,\"resident\":%zu}",
+          first ? "" : ",", c.block_size, c.slabs, c.empty_slabs, c.live_blocks, c.free_blocks,
+          c.resident);
       first = false;
     }
     out.add("]");
@@ -193,10 +222,20 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
             st.mapped / kMiB, st.cached / kMiB, st.returned / kMiB);
     out.add("  trims %zu, threads %zu, abandoned slabs %zu, process RSS %.2f MiB\n", st.trims,
             st.threads, st.abandoned_slabs, st.process_rss / kMiB);
-    out.add("  %10s %8s %12s %12s\n", "class", "slabs", "live", "free");
+    out.add("  resident in: slabs %.2f MiB (empty %.2f, abandoned %.2f, most one thread holds %.2f),"
+            " large blocks %.2f MiB,\n    cached spans %.2f MiB, cached huge blocks %.2f MiB\n",
+            st.slab_resident / kMiB, st.empty_slab_bytes / kMiB, st.abandoned_resident / kMiB,
+            st.thread_resident_max / kMiB, st.large_resident / kMiB, st.span_cache / kMiB,
+            st.huge_cache / kMiB);
+    out.add("  %10s %8s %6s %12s %12s %7s %12s\n", "class", "slabs", "empty", "live", "free",
+            "full%", "resident KiB");
     for (const sp_class_stats& c : st.classes) {
       if (c.slabs == 0) continue;
-      out.add("  %10zu %8zu %12zu %12zu\n", c.block_size, c.slabs, c.live_blocks, c.free_blocks);
+      const std::size_t blocks = c.live_blocks + c.free_blocks;
+      out.add("  %10zu %8zu %6zu %12zu %12zu %7.1f %12.1f\n", c.block_size, c.slabs,
+              c.empty_slabs, c.live_blocks, c.free_blocks,
+              blocks ? 100.0 * static_cast<double>(c.live_blocks) / static_cast<double>(blocks) : 0.0,
+              c.resident / 1024.0);
     }
     add_sections(out, json);
   }
