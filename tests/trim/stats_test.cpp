@@ -96,6 +96,64 @@ namespace {
 
 // Where resident memory sits (issue 12): per class, empty slabs, caches.
 
+TEST(stats_where, a_class_a_thread_barely_uses_pins_a_page_not_a_batch) {
+  sp_option_set(SP_OPTION_BACKGROUND_TRIM, 0);
+  // Three 100-byte blocks (class 112) and three 700-byte ones (class 768) in a fresh thread, read
+  // while the thread still holds them.
+  const sp_stats before = stats();
+  sp_stats during{};
+  std::thread([&] {
+    void* p[6];
+    for (int i = 0; i < 6; ++i) p[i] = sp_malloc(i < 3 ? 100 : 700);
+    sp_stats_get(&during);
+    for (void* q : p) sp_free(q);
+  }).join();
+  const std::size_t small = class_of(during, 112).resident - class_of(before, 112).resident;
+  const std::size_t big = class_of(during, 768).resident - class_of(before, 768).resident;
+  EXPECT_GT(small, 0u);
+  // One page of blocks; the estimate counts the page the last carved block reaches into.
+  EXPECT_LE(small, 8u * 1024) << "a small class stages a page, not a 16 KiB batch";
+  EXPECT_LE(big, 12u * 1024) << "sixteen 768-byte blocks, not the 64 KiB slab";
+}
+
+TEST(stats_where, many_threads_using_many_classes_lightly_stay_small_in_the_process_rss) {
+  // 64 threads each hold three blocks of each class from 16 B to 256 B: the process's resident
+  // memory grows by a page or two per class and thread, not by a 16 KiB batch (12 MiB here).
+  sp_option_set(SP_OPTION_BACKGROUND_TRIM, 0);
+  constexpr int kThreads = 64;
+  const std::size_t sizes[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256};
+  constexpr std::size_t kClasses = std::size(sizes);
+  std::atomic<int> ready{0};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> threads;
+  const std::size_t rss_before = resident_bytes();
+  const std::size_t slabs_before = stats().slab_resident;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      void* held[3 * kClasses];
+      std::size_t n = 0;
+      for (std::size_t size : sizes) {
+        for (int i = 0; i < 3; ++i) {
+          held[n] = sp_malloc(size);
+          std::memset(held[n++], 1, size);
+        }
+      }
+      ready.fetch_add(1);
+      while (!release.load()) std::this_thread::yield();
+      for (void* p : held) sp_free(p);
+    });
+  }
+  while (ready.load() != kThreads) std::this_thread::yield();
+  const std::size_t rss_during = resident_bytes();
+  const sp_stats during = stats();
+  release = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_LE(during.slab_resident - slabs_before, std::size_t{kThreads} * kClasses * 8 * 1024);
+  // The slabs' real pages (about 4 MiB), the threads' stacks and the gtest runtime's.
+  EXPECT_LT(rss_during - rss_before, std::size_t{9} * kMiB);
+  EXPECT_GE(during.thread_resident_max, kClasses * 4096) << "a thread holds a page per class";
+}
+
 TEST(stats_where, empty_slabs_and_the_caches_are_shown_until_the_decay_returns_them) {
   use_fake_clock(1000);
   sp_trim();

@@ -65,26 +65,34 @@ SLABPOOL_ALWAYS_INLINE bool screened_out(std::uintptr_t a) noexcept {
 #endif
 }
 
+// After the current slab's staged list ran dry: the commonest refill, the owner's own frees into
+// that slab, swapped in without a call (a slab stages about a page of blocks, so a loop that
+// frees what it allocates comes here every few dozen pairs), else the slow path.
+SLABPOOL_ALWAYS_INLINE void* pop_after_miss(heap* h, slab* s, unsigned cls,
+                                            std::size_t size) noexcept {
+  if (free_block* b = slab_pop_local_list(s)) return b;
+  return alloc_slow(h, cls, size);
+}
+
 SLABPOOL_ALWAYS_INLINE void* pop_block(heap* h, std::size_t cls, std::size_t size) noexcept {
   slab* s = h->current[cls];
   free_block* b = s->free;
   if (b == nullptr) [[unlikely]]
-    return alloc_slow(h, static_cast<unsigned>(cls), size);
+    return pop_after_miss(h, s, static_cast<unsigned>(cls), size);
   return slab_pop(s, b);
 }
 
 // The fast path alone, for adapters that keep their own slow path: a block for a size up to
-// kMaxDirectSize, or nullptr when the current slab has none staged (then call
-// alloc_direct_slow).
+// kMaxDirectSize from the current slab's staged list or, when that ran dry, from the owner's frees
+// into it (both without a call); nullptr when there is neither (then call alloc_direct_slow).
 SLABPOOL_ALWAYS_INLINE void* try_pop_direct(std::size_t size) noexcept {
   slab* s = tls_heap->direct[(size + 15) >> 4];
   free_block* b = s->free;
   if (b != nullptr) [[likely]]
-    slab_pop(s, b);
-  return b;
+    return slab_pop(s, b);
+  return slab_pop_local_list(s);
 }
-// After try_pop_direct missed: straight to the slow path for the same size (no second look at the
-// empty list).
+// After try_pop_direct missed: the slow path for the same size.
 inline void* alloc_direct_slow(std::size_t size) noexcept {
   return alloc_slow(tls_heap, kSmallClassTable[(size + 15) >> 4], size);
 }
@@ -103,7 +111,7 @@ SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
     slab* s = h->direct[slot];
     free_block* b = s->free;
     if (b == nullptr) [[unlikely]]
-      return alloc_slow(h, kSmallClassTable[slot], size);
+      return pop_after_miss(h, s, kSmallClassTable[slot], size);
     return slab_pop(s, b);
   }
   if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size), size);

@@ -86,10 +86,8 @@ void* large_alloc_retrying(std::size_t size, std::size_t alignment, bool zero) n
 }  // namespace
 
 void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
-  // The commonest refill: the current slab's staged list ran dry but the owner has freed blocks
-  // into it since. Swapping lists needs no lock, so this stays as cheap as a few fast-path
-  // operations.
-  if (free_block* b = slab_pop_local_list(h->current[cls])) return b;
+  // (The commonest refill, the owner's frees into the current slab, was tried inline:
+  // pop_after_miss.)
   if (h == &g_empty_heap) {
     if (thread_exited()) [[unlikely]]
       return alloc_unstaged(heap_shared(), cls, size);

@@ -31,19 +31,26 @@ slab* new_slab(heap* h, unsigned cls) {
 slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   slab* current = h->current[cls];
 
+  // Blocks freed into another slab of the bin; on the way, remember one with never-used blocks.
   heap_bin& bin = h->bins[cls];
   slab* candidate = bin.ring;
+  slab* uncarved = nullptr;
   const unsigned scan = bin.slabs < kScanLimit || scan_all ? bin.slabs : kScanLimit;
   for (unsigned i = 0; i < scan; ++i) {
     slab* s = candidate;
     candidate = candidate->next;
     if (s == current) continue;
-    if (s->free != nullptr || slab_refill(s)) {
+    if (s->free != nullptr || slab_refill_freed(s)) {
       bin.ring = candidate;  // continue the rotation after this slab next time
       return s;
     }
+    if (uncarved == nullptr && s->carved < s->capacity) uncarved = s;
   }
   bin.ring = candidate;
+
+  // Never-used blocks: the current slab's first, then the one the scan found.
+  if (current != &g_empty_slab && slab_carve(current)) return current;
+  if (uncarved != nullptr && slab_carve(uncarved)) return uncarved;
 
   if (slab* s = adopt_abandoned(cls, h)) {
     bin_link(bin, s);

@@ -79,16 +79,19 @@ inline void set_current(heap* h, unsigned cls, slab* s) {
 extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
 
 // --- finding blocks (heap.cpp) -------------------------------------------------------------------
-// heap_find_slab past its first try (the current slab): the bin, adoption, a new slab.
+// heap_find_slab past its first try (blocks freed into the current slab): the bin, the current
+// slab's fresh blocks, adoption, a new slab.
 slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept;
 
-// Finds a slab of class `cls` with a staged block: the current one refilled (inline: the common
-// case), another of the bin, an abandoned one adopted, or a new one. `scan_all` looks at every
-// slab of the bin (the retry after memory ran out) instead of a few. Caller holds h->lock.
-// nullptr when out of memory.
+// Finds a slab of class `cls` with a staged block: the current one refilled with blocks freed
+// into it (inline: the common case), else, in this order, blocks freed into another slab of the
+// bin, never-used blocks of the current slab or another, an abandoned slab adopted, a new slab.
+// Freed blocks come before fresh ones so the memory a heap has touched is reused before it
+// touches more (issue 12). `scan_all` looks at every slab of the bin (the retry after memory ran
+// out) instead of a few. Caller holds h->lock. nullptr when out of memory.
 inline slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   slab* current = h->current[cls];
-  if (current != &g_empty_slab && slab_refill(current)) return current;
+  if (current != &g_empty_slab && slab_refill_freed(current)) return current;
   return heap_find_other_slab(h, cls, scan_all);
 }
 

@@ -138,11 +138,11 @@ void slab_format(slab* s, unsigned cls, std::size_t block_size, heap* owner) noe
 // Links a batch of never-used blocks of `s` as its staged list; false when all are carved.
 bool slab_carve(slab* s) noexcept;
 
-// Refills the empty staged list of `s`: with the blocks other threads freed (first, so remote
-// lists never grow while local frees keep the slab busy), else the owner's own frees, else a batch
-// of never-used blocks. Returns whether s->free is now non-empty. Inline: every refill of the
-// owner's slow path starts here.
-inline bool slab_refill(slab* s) noexcept {
+// Refills the empty staged list of `s` with blocks freed since: those other threads freed (first,
+// so remote lists never grow while local frees keep the slab busy), else the owner's own frees.
+// Returns whether s->free is now non-empty. Inline: every refill of the owner's slow path starts
+// here.
+inline bool slab_refill_freed(slab* s) noexcept {
   if (s->remote.load(std::memory_order_relaxed) != 0) {
     const std::uintptr_t word = s->remote.exchange(0, std::memory_order_acquire);
     s->free = remote_list::head(word);
@@ -154,7 +154,12 @@ inline bool slab_refill(slab* s) noexcept {
     s->local_count.store(0, std::memory_order_relaxed);
     return true;
   }
-  return slab_carve(s);
+  return false;
+}
+
+// Refills the empty staged list of `s` with freed blocks, else a batch of never-used ones.
+inline bool slab_refill(slab* s) noexcept {
+  return slab_refill_freed(s) || slab_carve(s);
 }
 
 // Moves the staged list onto the local one, so the slab obeys the non-current invariant (staged
