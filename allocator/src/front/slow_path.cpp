@@ -2,8 +2,9 @@
 // current slab has nothing staged, the block is another thread's or a large one, or checked mode
 // is on. Each path is one function that reads top to bottom and calls down into the layers:
 //
-//   alloc_slow:  local list swap (slab) -> thread start (process) -> checked mode (checked)
-//                -> clock check (trim) -> find a slab under the heap lock (heap) -> pop (slab)
+//   alloc_slow:  (after the inline local-list swap missed) thread start (process) -> checked mode
+//                (checked) -> clock check (trim) -> find a slab under the heap lock (heap) -> pop
+//                (slab)
 //   free_slow:   checked mode (checked) -> remote push (slab) | large free (large)
 //
 // and the one out-of-memory rule, shared by all of them: attempt_or_trim.
