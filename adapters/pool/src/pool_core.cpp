@@ -101,7 +101,6 @@ void* pool_core::get_slow(shard* self) noexcept {
       std::atomic<void*>& slot = s->slots[--top];
       if (slot.load(std::memory_order_relaxed) == nullptr) continue;
       if (void* p = slot.exchange(nullptr, std::memory_order_acquire)) {
-        self->hits.bump();
         self->steals.bump();
         return p;
       }
@@ -109,8 +108,10 @@ void* pool_core::get_slow(shard* self) noexcept {
   }
   // Then the victim generation: objects cached before the last epoch get one more chance.
   std::lock_guard guard(victim_lock_);
-  if (victim_ == nullptr || victim_->count == 0) return nullptr;
-  self->hits.bump();
+  if (victim_ == nullptr || victim_->count == 0) {
+    self->misses.bump();
+    return nullptr;
+  }
   return victim_->objects[--victim_->count];
 }
 
@@ -173,7 +174,7 @@ pool_stats pool_core::stats() const noexcept {
   pool_stats out;
   for (shard* s = shards.load(std::memory_order_acquire); s != nullptr;
        s = s->next.load(std::memory_order_acquire)) {
-    out.hits += s->hits.read();  // before gets, so that hits <= gets while threads run
+    out.misses += s->misses.read();  // before gets, so that misses <= gets while threads run
     out.gets += s->gets.read();
     out.steals += s->steals.read();
     out.puts += s->puts.read();
@@ -185,7 +186,8 @@ pool_stats pool_core::stats() const noexcept {
     std::lock_guard guard(victim_lock_);
     if (victim_ != nullptr) out.cached += victim_->count;
   }
-  out.misses = out.gets - out.hits;
+  if (out.misses > out.gets) out.misses = out.gets;  // (relaxed reads: keep hits from wrapping)
+  out.hits = out.gets - out.misses;
   out.trimmed = trimmed_.load(std::memory_order_relaxed);
   out.epochs = epochs_.load(std::memory_order_relaxed);
   return out;

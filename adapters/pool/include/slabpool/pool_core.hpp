@@ -51,7 +51,8 @@ struct alignas(64) shard {
   std::atomic<std::uint32_t> top{0};    // owner's stack height; a hint for thieves
   std::atomic<std::uint32_t> owned{1};  // 0 = orphaned (its thread exited): free to adopt
   std::atomic<shard*> next{nullptr};    // the pool's shard list: append-only, lock-free reads
-  counter gets, hits, steals, puts, overflows;
+  // Hits are gets - misses: a hit (the common case) counts once, in gets.
+  counter gets, misses, steals, puts, overflows;
   std::atomic<void*> slots[1];  // really per_thread slots (allocated with the shard)
 };
 
@@ -91,7 +92,7 @@ class SLABPOOL_API pool_core {
     return attach(&t);
   }
 
-  // Pops from the thread's own stack; nullptr when it is empty. Counts the get and the hit.
+  // Pops from the thread's own stack; nullptr when it is empty. Counts the get.
   void* pop_local(shard* s) noexcept {
     s->gets.bump();
     std::uint32_t top = s->top.load(std::memory_order_relaxed);
@@ -103,7 +104,6 @@ class SLABPOOL_API pool_core {
       if (slot.load(std::memory_order_relaxed) == nullptr) continue;
       if (void* p = slot.exchange(nullptr, std::memory_order_acquire)) {
         s->top.store(top, std::memory_order_relaxed);
-        s->hits.bump();
         return p;
       }
     }
@@ -130,7 +130,7 @@ class SLABPOOL_API pool_core {
   }
 
   // After a local miss: steals from another thread's cache, then takes from the victim
-  // generation. nullptr when the pool holds nothing. Counts the hit.
+  // generation. nullptr when the pool holds nothing (counted as the get's miss).
   void* get_slow(shard* self) noexcept;
 
   // Ends an epoch for this pool: destroys the victim generation and makes the thread caches the
