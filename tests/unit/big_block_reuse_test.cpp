@@ -134,4 +134,39 @@ TEST_F(big_block_reuse, kept_blocks_go_back_once_idle_for_the_delay) {
   EXPECT_LE(after.cached + 16 * kMiB, kept.cached);
 }
 
+// The cache keeps, regardless of age, SLABPOOL_CACHE bytes or half the bytes live in big blocks,
+// whichever is more: a program with many big buffers live keeps a freed one for reuse even with a
+// small configured cache, and a program with none live keeps only the configured amount.
+TEST_F(big_block_reuse, the_cache_scales_with_the_big_blocks_live) {
+  const long long configured = sp_option_get(SP_OPTION_CACHE_BYTES);
+  ASSERT_EQ(sp_option_set(SP_OPTION_CACHE_BYTES, 8 * static_cast<long long>(kMiB)), 0);
+  auto huge_cached = [] {
+    sp_stats st{};
+    sp_stats_get(&st);
+    return st.huge_cache;
+  };
+  // Nothing else live: a freed 16 MiB block does not fit the 8 MiB budget.
+  void* alone = sp_malloc(16 * kMiB);
+  faults_to_fill(alone, 16 * kMiB);
+  sp_free(alone);
+  EXPECT_EQ(huge_cached(), 0u) << "8 MiB budget, nothing live";
+  // Six 16 MiB blocks live (96 MiB; 80 once one is freed): the budget is 40 MiB.
+  void* live[6];
+  for (void*& p : live) {
+    p = sp_malloc(16 * kMiB);
+    faults_to_fill(p, 16 * kMiB);
+  }
+  sp_free(live[0]);
+  EXPECT_GE(huge_cached(), 16 * kMiB) << "kept: half the live big blocks is the budget";
+  // ... and the decay pass keeps it too (its excess rule uses the same budget).
+  EXPECT_EQ(sp_trim_decay(), 0u);
+  live[0] = sp_malloc(16 * kMiB);
+  const long reused = faults_to_fill(live[0], 16 * kMiB);
+  EXPECT_LT(reused, 64) << "the kept block served the new one";
+  for (void* p : live) sp_free(p);
+  sp_trim();
+  EXPECT_EQ(huge_cached(), 0u);
+  sp_option_set(SP_OPTION_CACHE_BYTES, configured);
+}
+
 }  // namespace

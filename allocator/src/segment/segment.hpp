@@ -78,14 +78,15 @@ void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
 // cached), else the biggest, grown by moving it (only the growth is new memory). `*dirty` is how
 // many bytes from the block's start may be non-zero (the rest is fresh from the OS).
 slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) noexcept;
-// Keeps the mapping resident in a small cache of runs (bounded in
-// count, and by `cache_budget` bytes of free resident memory), stamped `now_ms` for the decay, or
-// unmaps it.
+// Keeps the mapping resident in a small cache of runs (bounded in count, and by `cache_budget`
+// bytes of free resident memory, or half the bytes live in large blocks when that is more),
+// stamped `now_ms` for the decay, or unmaps it.
 void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept;
 
 // One decay pass over the pool: decommits free units idle for `delay_ms` (all of them when
 // `force`), unmaps empty segments and cached huge mappings likewise, and, above `cache_budget`
-// bytes of free resident memory, the excess regardless of age. Returns the bytes given back; sets
+// bytes of free resident memory (or half the live large bytes, when more), the excess regardless
+// of age. Returns the bytes given back; sets
 // *pending when free resident memory remains for a later pass.
 std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
                                std::size_t cache_budget, bool* pending) noexcept;
