@@ -251,13 +251,15 @@ RP_TABLES = [  # title, metric, higher is better
      "idle timeout and max lifetime on, read from the cached clock on acquire and release), "
      "resource_pool_untimed (both off: the hand-written pool's features) vs the hand-written "
      "mutex+condvar+deque pool (base); ÷base = median of the per-run ratios; rows: threads, "
-     "max_open (2× threads = nobody waits; threads/4 = most acquires wait)", "mops", True),
-    ("Resource pools: acquire latency p50 (ns, lower is better; every 8th acquire timed)",
+     "max_open (2× threads = nobody waits; threads/4 = most acquires wait); throughput from "
+     "the first half of each case, with no latency probe in the loop", "mops", True),
+    ("Resource pools: acquire latency p50 (ns, lower is better; every 8th acquire of the second "
+     "half of each case timed)",
      "p50_ns", False),
     ("Resource pools: acquire latency p99 (ns, lower is better)", "p99_ns", False),
     ("Resource pools: fairness, ops of the slowest thread ÷ ops of the fastest (1 = even "
      "service, 0 = a thread did nothing: at 64 threads on few cores the scheduler alone can "
-     "do that in a short run)", "fairness", True),
+     "do that in a short run; counted over both halves)", "fairness", True),
 ]
 
 
@@ -269,7 +271,9 @@ def go_pool_section(agg):
     return ["### Object pools vs Go's sync.Pool fast path (M pairs/s): object_pool (std::function "
             "hooks), object_pool_typed (hooks stored by type) vs go_like (base: a per-thread "
             "private slot with inlined reset, bench/common/go_like_pool.hpp); 4KiB_zeroed = the "
-            "whole buffer cleared before reuse; ÷base = median of the per-run ratios", "",
+            "whole buffer cleared before reuse; 4KiB_reset clears its first 256 bytes with "
+            "16-byte stores, as Go's compiler does (since 6ea117a); ÷base = median of the "
+            "per-run ratios", "",
             baseline_matrix(agg, "micro_pool", names, ["object_pool", "object_pool_typed"],
                             "go_like", "mops", True), "",
             *go_sync_pool_table(agg, names)]
