@@ -169,4 +169,58 @@ TEST_F(big_block_reuse, the_cache_scales_with_the_big_blocks_live) {
   sp_option_set(SP_OPTION_CACHE_BYTES, configured);
 }
 
+// realloc of a huge block to a huge size moves no byte: the kernel moves its pages (growing) or
+// drops its tail (shrinking), and the old block is not kept beside the new one.
+TEST_F(big_block_reuse, realloc_of_a_huge_block_keeps_its_pages_and_leaves_no_copy_behind) {
+  auto* p = static_cast<unsigned char*>(sp_malloc(16 * kMiB));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < 16 * kMiB; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  sp_stats before{};
+  sp_stats_get(&before);
+  auto* q = static_cast<unsigned char*>(sp_realloc(p, 64 * kMiB));
+  ASSERT_NE(q, nullptr);
+  // The first 16 MiB are the old pages, contents and all, already resident: no fault to read.
+  const long faults_before = minor_faults();
+  bool same = true;
+  for (std::size_t i = 0; i < 16 * kMiB; i += 4096)
+    same &= q[i] == static_cast<unsigned char>(i >> 12);
+  EXPECT_TRUE(same);
+  EXPECT_LT(minor_faults() - faults_before, 64) << "the pages moved with the block";
+  sp_stats grown{};
+  sp_stats_get(&grown);
+  EXPECT_EQ(grown.huge_cache, 0u) << "the old block is not cached beside the new one";
+  EXPECT_LE(grown.mapped, before.mapped + 48 * kMiB + 4 * kMiB);
+  // Shrinking drops the tail where the block is.
+  auto* r = static_cast<unsigned char*>(sp_realloc(q, 8 * kMiB));
+  EXPECT_EQ(r, q);
+  sp_stats shrunk{};
+  sp_stats_get(&shrunk);
+  EXPECT_LE(shrunk.mapped + 48 * kMiB, grown.mapped);
+  same = true;
+  for (std::size_t i = 0; i < 8 * kMiB; i += 4096)
+    same &= r[i] == static_cast<unsigned char>(i >> 12);
+  EXPECT_TRUE(same);
+  EXPECT_GE(sp_usable_size(r), 8 * kMiB);
+  sp_free(r);
+}
+
+// A freed big block kept for reuse gives way when the pool maps new segments for other blocks:
+// kept beside them, it would add to the process's resident memory instead of serving it.
+TEST_F(big_block_reuse, a_kept_block_gives_way_to_new_segments) {
+  void* big = sp_malloc(16 * kMiB);
+  faults_to_fill(big, 16 * kMiB);
+  sp_free(big);
+  sp_stats kept{};
+  sp_stats_get(&kept);
+  ASSERT_GE(kept.huge_cache, 16 * kMiB);
+  // 24 blocks of 1 MiB: runs of units in regular segments, six new 4 MiB segments at least.
+  void* blocks[24];
+  for (void*& b : blocks) b = sp_malloc(kMiB);
+  sp_stats after{};
+  sp_stats_get(&after);
+  EXPECT_LE(after.huge_cache + 8 * kMiB, kept.huge_cache) << "new segments took its place";
+  EXPECT_LE(after.mapped, kept.mapped + 16 * kMiB);
+  for (void* b : blocks) sp_free(b);
+}
+
 }  // namespace

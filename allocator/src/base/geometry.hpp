@@ -29,6 +29,7 @@ inline constexpr std::size_t kMaxAlignment = kSegmentSize / 2;
 
 // Largest large block kept inside a regular segment; bigger ones get a mapping of their own.
 inline constexpr unsigned kMaxLargeUnits = kUnitsPerSegment - 1;
+inline constexpr std::size_t kMaxSegmentLargeSize = std::size_t{kMaxLargeUnits} * kUnitSize;
 
 // User-space addresses on x86-64 and AArch64 (4-level tables) fit in 47 bits; the remote free list
 // packs a 16-bit count above them.

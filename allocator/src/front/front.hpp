@@ -47,6 +47,9 @@ SLABPOOL_COLD void free_null_or_invalid(slab* unused, void* p, std::size_t size_
 SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, bool zero) noexcept;
 // Bytes usable at p (p must be a live block).
 std::size_t block_usable_size(const void* p) noexcept;
+// realloc of a huge block to a huge size, without a copy; nullptr when p is not huge or the
+// kernel had no room (the caller copies).
+SLABPOOL_NOINLINE void* resize_huge_block(void* p, std::size_t size) noexcept;
 // A block with a mapping of its own (segment/own_mapping.hpp: over-aligned and arena blocks),
 // under the same out-of-memory rule as every other allocation; nullptr when memory runs out.
 own_mapping* own_mapping_new(std::size_t bytes, std::size_t alignment) noexcept;
@@ -190,6 +193,11 @@ inline void* resize(void* p, std::size_t size) noexcept {
   // Stay in place while the block fits and would not waste more than half of itself. Checked
   // mode always moves: the trailer sits right after the size the block was allocated with.
   if (size <= usable && size >= usable / 2 && !g_checked) return p;
+  // A huge block that stays huge changes size where it is: the kernel moves its pages (no copy,
+  // and the old block does not sit next to the new one: glibc's mremap rule). Checked mode moves.
+  if (size > kMaxSegmentLargeSize && !g_checked) {
+    if (void* q = resize_huge_block(p, size)) return q;
+  }
   void* q = heap_malloc(size);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, size < usable ? size : usable);

@@ -39,6 +39,23 @@ void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexc
   return s->area;
 }
 
+void* large_resize_huge(void* p, std::size_t size) noexcept {
+  slab* s = slab_of(p);
+  if (s->kind != slab_kind::huge || p != s->area) return nullptr;
+  const std::size_t before = segment_of(s->area)->mapped_size;
+  slab* resized = resize_huge(s, size);
+  if (resized == nullptr) return nullptr;
+  const segment* seg = segment_of(resized->area);
+  segment_pool_note_large(before, false);
+  segment_pool_note_large(seg->mapped_size, true);
+  if constexpr (kAsan) {
+    asan_unpoison(resized->area, seg->mapped_size - static_cast<std::size_t>(
+                                                        resized->area -
+                                                        reinterpret_cast<const char*>(seg)));
+  }
+  return resized->area;
+}
+
 void large_free(slab* s) noexcept {
   if (s->kind == slab_kind::large) {
     segment_pool_note_large(s->block_size, false);

@@ -78,6 +78,11 @@ void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
 // cached), else the biggest, grown by moving it (only the growth is new memory). `*dirty` is how
 // many bytes from the block's start may be non-zero (the rest is fresh from the OS).
 slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) noexcept;
+// Resizes the huge block whose span is `span` to hold `size` bytes at its start, without copying:
+// a smaller block gives back its tail chunks, a bigger one is moved by the kernel (its pages and
+// all) to a new aligned range of the new size. Returns the span (moved with its mapping, so a new
+// pointer when it grew) or nullptr, the block untouched, when no range could be had.
+slab* resize_huge(slab* span, std::size_t size) noexcept;
 // Keeps the mapping resident in a small cache of runs (bounded in count, and by `cache_budget`
 // bytes of free resident memory, or half the bytes live in large blocks when that is more),
 // stamped `now_ms` for the decay, or unmaps it.

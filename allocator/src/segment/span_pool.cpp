@@ -149,6 +149,38 @@ void unmap_run(char* base, std::size_t bytes) {
   unmap_mapping(base, bytes, bytes);
 }
 
+// Gives back at least `bytes` of cached huge runs, oldest first (the tail chunks of a run bigger
+// than what is left to give), because the pool is about to map that much anew. A freed big block
+// kept for reuse must not sit idle beside memory mapped for something else: the process's resident
+// memory would be the two together (issue 12: sqlite3 kept a freed 20 MiB sort buffer while its
+// page cache grew into new segments). Reused, it costs nothing; in the way, it goes first. Caller
+// holds the pool lock.
+void give_way_to_new_mapping(std::size_t bytes) {
+  while (bytes > 0 && g_pool.huge_cached > 0) {
+    unsigned oldest = 0;
+    for (unsigned i = 1; i < g_pool.huge_cached; ++i) {
+      if (g_pool.huge_cache[i].freed_ms < g_pool.huge_cache[oldest].freed_ms) oldest = i;
+    }
+    huge_cache_entry& run = g_pool.huge_cache[oldest];
+    const std::size_t cut = (bytes + kSegmentMask) & ~kSegmentMask;
+    if (cut < run.bytes) {  // keep the run's head (its header) and the rest of it
+      char* tail = run.base + (run.bytes - cut);
+      segment_map_set(reinterpret_cast<std::uintptr_t>(tail), cut, false);
+      os::unmap(tail, cut);
+      run.bytes -= cut;
+      sub(g_pool.free_resident, cut);
+      sub(g_pool.mapped, cut);
+      sub(g_pool.resident, cut);
+      add(g_pool.returned, cut);
+      return;
+    }
+    bytes -= run.bytes < bytes ? run.bytes : bytes;
+    sub(g_pool.free_resident, run.bytes);
+    unmap_run(run.base, run.bytes);
+    run = g_pool.huge_cache[--g_pool.huge_cached];
+  }
+}
+
 // Takes the cached run that serves a block of `total` bytes best: the smallest at least as big
 // (its surplus stays cached as a run of its own), else the biggest (to be grown). Caller holds
 // the pool lock. false when the cache is empty.
@@ -228,6 +260,15 @@ struct decommit_run {
 slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
   const std::uint8_t side = request.units == 1 && request.align_units == 1 ? 0 : 1;
   std::lock_guard guard(g_pool.lock);
+  // Free units still resident first: reusing them costs no page fault and no new resident memory,
+  // while a span cut from decommitted or never-used units would leave the resident ones idle in
+  // the cache, counted in the process's RSS until the decay (issue 12: sqlite3's peak RSS fell
+  // from 70 to 5x MiB with this order). Then any free run, first fit in address order.
+  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
+    if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
+      return carve_span(seg, first, request.units, zeroed);
+    }
+  }
   for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
     if (unsigned first = find_free_run(seg->used_units, request); first != 0) {
       return carve_span(seg, first, request.units, zeroed);
@@ -240,6 +281,7 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
     pool_unlink(seg);
   } else {
     if (!may_map) return nullptr;
+    give_way_to_new_mapping(kSegmentSize);
     seg = map_segment();
     if (seg == nullptr) return nullptr;
   }
@@ -323,6 +365,45 @@ std::size_t scaled_cache_budget(std::size_t configured) {
 }
 
 }  // namespace
+
+slab* resize_huge(slab* span, std::size_t size) noexcept {
+  if (size > (std::size_t{1} << kAddressBits)) return nullptr;
+  auto* base = reinterpret_cast<char*>(segment_of(span->area));
+  const auto offset = static_cast<std::size_t>(span->area - base);
+  const std::size_t old_total = segment_of(span->area)->mapped_size;
+  const std::size_t total = (offset + size + kSegmentMask) & ~kSegmentMask;
+  if (total == old_total) return span;
+  if (total < old_total) {
+    // Whole chunks off the end: the segment map loses them before anyone else can map there.
+    const std::size_t tail = old_total - total;
+    segment_map_set(reinterpret_cast<std::uintptr_t>(base) + total, tail, false);
+    os::unmap(base + total, tail);
+    segment_of(span->area)->mapped_size = total;
+    sub(g_pool.mapped, tail);
+    sub(g_pool.resident, tail);
+    add(g_pool.returned, tail);
+    return span;
+  }
+  // The old range leaves the segment map first: once the kernel has moved the pages, a foreign
+  // mapping may take it.
+  segment_map_set(reinterpret_cast<std::uintptr_t>(base), old_total, false);
+  void* moved = os::remap_aligned(base, old_total, total, kSegmentSize);
+  if (moved == nullptr) {
+    segment_map_set(reinterpret_cast<std::uintptr_t>(base), old_total, true);
+    return nullptr;
+  }
+  segment_map_set(reinterpret_cast<std::uintptr_t>(moved), total, true);
+  os::prefer_huge_pages(moved, total);
+  add(g_pool.mapped, total - old_total);
+  add(g_pool.resident, total - old_total);
+  // The header moved with the pages; its pointers into itself are rebuilt.
+  auto* seg = static_cast<segment*>(moved);
+  seg->mapped_size = total;
+  slab* moved_span = &seg->slabs[0];
+  moved_span->area = static_cast<char*>(moved) + offset;
+  for (slab*& entry : seg->unit_slab) entry = moved_span;
+  return moved_span;
+}
 
 void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept {
   cache_budget = scaled_cache_budget(cache_budget);
