@@ -223,4 +223,25 @@ TEST_F(big_block_reuse, a_kept_block_gives_way_to_new_segments) {
   for (void* b : blocks) sp_free(b);
 }
 
+// A new span is cut from free units that are still resident before decommitted ones: reusing them
+// costs no fault, and leaves no resident memory idle.
+TEST_F(big_block_reuse, a_new_span_takes_resident_free_units_first) {
+  // Two 1 MiB large blocks, the lower one freed and returned to the OS, then the upper one freed.
+  void* a = sp_malloc(kMiB);
+  void* b = sp_malloc(kMiB);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  void* low = a < b ? a : b;
+  void* high = a < b ? b : a;
+  faults_to_fill(low, kMiB);
+  faults_to_fill(high, kMiB);
+  sp_free(low);
+  sp_trim();  // low's units are decommitted now
+  sp_free(high);
+  void* c = sp_malloc(kMiB);
+  EXPECT_EQ(c, high) << "first fit would have taken the decommitted units at the lower address";
+  EXPECT_LT(faults_to_fill(c, kMiB), 16);
+  sp_free(c);
+}
+
 }  // namespace
