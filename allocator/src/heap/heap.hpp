@@ -39,6 +39,10 @@ struct heap {
   // lock to release slabs of a heap whose thread sits idle.
   ranked<spin_lock> lock{lock_rank::heap};
   heap_bin bins[kClassCount] = {};
+  // Empty slabs the last trim pass left in the bins (within the delay and the thread's budget).
+  // When the heap needs a new slab while some may still be empty, it gives them back first
+  // (heap_find_other_slab), so it reuses memory it holds before it touches more.
+  std::uint32_t empty_kept = 0;
   heap* next_live = nullptr;  // registry of live heaps
   heap* prev_live = nullptr;
   bool live = false;

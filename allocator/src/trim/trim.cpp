@@ -102,6 +102,7 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
                trim_result* result) noexcept {
   const auto budget = static_cast<std::uint64_t>(option(SP_OPTION_THREAD_CACHE_BYTES));
   std::uint64_t kept = 0;
+  std::uint32_t kept_slabs = 0;
   for (unsigned cls = 0; cls < kClassCount; ++cls) {
     heap_bin& bin = h->bins[cls];
     slab* s = bin.ring;
@@ -132,6 +133,7 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
       const bool expired = force || now_ms - s->empty_since_ms >= delay_ms;
       if (!expired && kept + bytes <= budget) {
         kept += bytes;
+        if (!is_current) ++kept_slabs;
         result->pending = true;
         s = next;
         continue;
@@ -142,6 +144,7 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
       s = next;
     }
   }
+  h->empty_kept = kept_slabs;
 }
 
 trim_result trim_pass(bool force) noexcept {
