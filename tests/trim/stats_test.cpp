@@ -113,7 +113,7 @@ TEST(stats_where, a_class_a_thread_barely_uses_pins_a_page_not_a_batch) {
   EXPECT_GT(small, 0u);
   // One page of blocks; the estimate counts the page the last carved block reaches into.
   EXPECT_LE(small, 8u * 1024) << "a small class stages a page, not a 16 KiB batch";
-  EXPECT_LE(big, 12u * 1024) << "sixteen 768-byte blocks, not the 64 KiB slab";
+  EXPECT_LE(big, 8u * 1024) << "a page of 768-byte blocks, not the 64 KiB slab";
 }
 
 TEST(stats_where, many_threads_using_many_classes_lightly_stay_small_in_the_process_rss) {
