@@ -153,7 +153,9 @@ TEST(stats_where, many_threads_using_many_classes_lightly_stay_small_in_the_proc
   // The slabs' real pages (about 4 MiB), the threads' stacks and the gtest runtime's. (Under a
   // sanitizer each thread adds its shadow and the sanitizer's own allocations: the slab figure
   // above still holds, the process's does not say anything about slabpool.)
-  if (!sp_build::kSanitized) EXPECT_LT(rss_during - rss_before, std::size_t{9} * kMiB);
+  if (!sp_build::kSanitized) {
+    EXPECT_LT(rss_during - rss_before, std::size_t{9} * kMiB);
+  }
   EXPECT_GE(during.thread_resident_max, kClasses * 4096) << "a thread holds a page per class";
 }
 
