@@ -32,4 +32,20 @@ inline void bin_unlink(heap_bin& bin, slab* s) {
   s->in_bin = 0;
 }
 
+// Calls fn(bin, cls, s) for every slab of every bin of `h`; fn may unlink s (the walk has taken
+// its successor already). Caller holds h->lock.
+template <class F>
+void for_each_bin_slab(heap* h, F fn) {
+  for (unsigned cls = 0; cls < kClassCount; ++cls) {
+    heap_bin& bin = h->bins[cls];
+    slab* s = bin.ring;
+    const std::uint32_t count = bin.slabs;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      slab* next = s->next;
+      fn(bin, cls, s);
+      s = next;
+    }
+  }
+}
+
 }  // namespace slabpool::detail

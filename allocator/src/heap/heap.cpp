@@ -27,20 +27,14 @@ constexpr unsigned kScanLimit = 8;
 // left empty slabs behind, so at most one scan of the bins per pass interval.
 void release_kept_empty_slabs(heap* h) {
   h->empty_kept = 0;
-  for (unsigned cls = 0; cls < kClassCount; ++cls) {
-    heap_bin& bin = h->bins[cls];
-    slab* s = bin.ring;
-    const std::uint32_t count = bin.slabs;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      slab* next = s->next;
-      // Non-current slabs stage nothing (checked mode and the shared heap never get here).
-      if (s != h->current[cls] && s->free == nullptr && slab_live_blocks(s, 0) == 0) {
-        bin_unlink(bin, s);
-        release_span(s, s->seen_empty ? s->empty_since_ms : trim_clock_ms());
-      }
-      s = next;
+  for_each_bin_slab(h, [h](heap_bin& bin, unsigned cls, slab* s) {
+    // A non-current slab stages nothing, except in the shared heap, whose slabs may keep a staged
+    // list: those are left alone.
+    if (s != h->current[cls] && s->free == nullptr && slab_live_blocks(s, 0) == 0) {
+      bin_unlink(bin, s);
+      release_span(s, s->seen_empty ? s->empty_since_ms : trim_clock_ms());
     }
-  }
+  });
 }
 
 slab* new_slab(heap* h, unsigned cls) {

@@ -103,47 +103,35 @@ void heap_trim(heap* h, std::uint64_t now_ms, std::uint64_t delay_ms, bool force
   const auto budget = static_cast<std::uint64_t>(option(SP_OPTION_THREAD_CACHE_BYTES));
   std::uint64_t kept = 0;
   std::uint32_t kept_slabs = 0;
-  for (unsigned cls = 0; cls < kClassCount; ++cls) {
-    heap_bin& bin = h->bins[cls];
-    slab* s = bin.ring;
-    const std::uint32_t count = bin.slabs;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      slab* next = s->next;
-      const bool is_current = s == h->current[cls];
-      if (is_current && !is_owner) {
-        s = next;
-        continue;
-      }
-      // Empty when every carved block is back on a free list. Then no thread can touch the slab:
-      // nobody holds a block of it, and every remote push has completed. A current slab's staged
-      // list is the owner's to walk; other slabs' staged lists (usually empty; checked mode and
-      // the shared heap leave some) change only under h->lock, which we hold.
-      const std::uint32_t staged = list_length(s->free);
-      if (slab_live_blocks(s, staged) != 0) {
-        s->seen_empty = false;
-        if (!is_current) result->held = true;
-        s = next;
-        continue;
-      }
-      if (!s->seen_empty) {
-        s->seen_empty = true;
-        s->empty_since_ms = now_ms;
-      }
-      const std::uint64_t bytes = std::uint64_t{s->units} << kUnitShift;
-      const bool expired = force || now_ms - s->empty_since_ms >= delay_ms;
-      if (!expired && kept + bytes <= budget) {
-        kept += bytes;
-        if (!is_current) ++kept_slabs;
-        result->pending = true;
-        s = next;
-        continue;
-      }
-      bin_unlink(bin, s);
-      if (is_current) set_current(h, cls, &g_empty_slab);
-      release_span(s, s->empty_since_ms);
-      s = next;
+  for_each_bin_slab(h, [&](heap_bin& bin, unsigned cls, slab* s) {
+    const bool is_current = s == h->current[cls];
+    if (is_current && !is_owner) return;
+    // Empty when every carved block is back on a free list. Then no thread can touch the slab:
+    // nobody holds a block of it, and every remote push has completed. A current slab's staged
+    // list is the owner's to walk; other slabs' staged lists (usually empty; checked mode and
+    // the shared heap leave some) change only under h->lock, which we hold.
+    const std::uint32_t staged = list_length(s->free);
+    if (slab_live_blocks(s, staged) != 0) {
+      s->seen_empty = false;
+      if (!is_current) result->held = true;
+      return;
     }
-  }
+    if (!s->seen_empty) {
+      s->seen_empty = true;
+      s->empty_since_ms = now_ms;
+    }
+    const std::uint64_t bytes = std::uint64_t{s->units} << kUnitShift;
+    const bool expired = force || now_ms - s->empty_since_ms >= delay_ms;
+    if (!expired && kept + bytes <= budget) {
+      kept += bytes;
+      if (!is_current) ++kept_slabs;
+      result->pending = true;
+      return;
+    }
+    bin_unlink(bin, s);
+    if (is_current) set_current(h, cls, &g_empty_slab);
+    release_span(s, s->empty_since_ms);
+  });
   h->empty_kept = kept_slabs;
 }
 
