@@ -38,6 +38,17 @@ long fresh_faults(std::size_t bytes) {
   return faults;
 }
 
+// Allocates a block of `bytes`, writes every page of it, frees it: the stats right after.
+sp_stats stats_after_freeing_a_used_block(std::size_t bytes) {
+  void* p = sp_malloc(bytes);
+  EXPECT_NE(p, nullptr);
+  faults_to_fill(p, bytes);
+  sp_free(p);
+  sp_stats after{};
+  sp_stats_get(&after);
+  return after;
+}
+
 bool all_zero(const void* p, std::size_t bytes) {
   static const char zeros[4096] = {};
   const auto* c = static_cast<const char*>(p);
@@ -120,11 +131,7 @@ TEST_F(big_block_reuse, calloc_of_a_kept_block_is_zero) {
 }
 
 TEST_F(big_block_reuse, kept_blocks_go_back_once_idle_for_the_delay) {
-  void* a = sp_malloc(16 * kMiB);
-  faults_to_fill(a, 16 * kMiB);
-  sp_free(a);
-  sp_stats kept{};
-  sp_stats_get(&kept);
+  const sp_stats kept = stats_after_freeing_a_used_block(16 * kMiB);
   EXPECT_GE(kept.cached, 16 * kMiB) << "the freed block is kept";
   EXPECT_EQ(sp_trim_decay(), 0u) << "nothing has been idle for the delay yet";
   g_now += static_cast<unsigned long long>(sp_option_get(SP_OPTION_TRIM_DELAY_MS)) + 1;
@@ -207,11 +214,7 @@ TEST_F(big_block_reuse, realloc_of_a_huge_block_keeps_its_pages_and_leaves_no_co
 // A freed big block kept for reuse gives way when the pool maps new segments for other blocks:
 // kept beside them, it would add to the process's resident memory instead of serving it.
 TEST_F(big_block_reuse, a_kept_block_gives_way_to_new_segments) {
-  void* big = sp_malloc(16 * kMiB);
-  faults_to_fill(big, 16 * kMiB);
-  sp_free(big);
-  sp_stats kept{};
-  sp_stats_get(&kept);
+  const sp_stats kept = stats_after_freeing_a_used_block(16 * kMiB);
   ASSERT_GE(kept.huge_cache, 16 * kMiB);
   // 24 blocks of 1 MiB: runs of units in regular segments, six new 4 MiB segments at least.
   void* blocks[24];
