@@ -196,9 +196,9 @@ TEST(stats_where, printers_show_where_memory_sits) {
   EXPECT_NE(t.find("resident KiB"), std::string::npos) << t;
   ASSERT_LT(sp_stats_format(text, sizeof(text), 1), sizeof(text));
   const std::string j(text);
-  for (const char* key : {"\"where\":{\"slabs\":", "\"empty_slabs\":", "\"abandoned\":",
-                          "\"thread_max\":", "\"span_cache\":", "\"huge_cache\":", "\"large\":",
-                          "\"resident\":"}) {
+  for (const char* key :
+       {"\"where\":{\"slabs\":", "\"empty_slabs\":", "\"abandoned\":", "\"thread_max\":",
+        "\"span_cache\":", "\"huge_cache\":", "\"large\":", "\"resident\":"}) {
     EXPECT_NE(j.find(key), std::string::npos) << key;
   }
   sp_free(p);

@@ -125,13 +125,13 @@ typedef struct sp_stats {
   size_t abandoned_slabs; /* slabs of exited threads not yet adopted */
   size_t process_rss;     /* the whole process's resident bytes, from /proc/self/statm */
   /* Where slabpool's resident memory sits (upper estimates, like `resident`): */
-  size_t slab_resident;      /* touched bytes of every slab (the sum of classes[].resident) */
-  size_t empty_slab_bytes;   /* of which empty slabs threads still hold (until the decay) */
-  size_t abandoned_resident; /* of which slabs of exited threads awaiting adoption */
+  size_t slab_resident;       /* touched bytes of every slab (the sum of classes[].resident) */
+  size_t empty_slab_bytes;    /* of which empty slabs threads still hold (until the decay) */
+  size_t abandoned_resident;  /* of which slabs of exited threads awaiting adoption */
   size_t thread_resident_max; /* the most slab memory one thread's heap holds */
-  size_t span_cache;         /* free spans kept resident in the segment pool (SLABPOOL_CACHE) */
-  size_t huge_cache;         /* freed huge blocks kept resident for reuse (SLABPOOL_CACHE) */
-  size_t large_resident;     /* large and huge blocks in use */
+  size_t span_cache;          /* free spans kept resident in the segment pool (SLABPOOL_CACHE) */
+  size_t huge_cache;          /* freed huge blocks kept resident for reuse (SLABPOOL_CACHE) */
+  size_t large_resident;      /* large and huge blocks in use */
   sp_class_stats classes[SP_CLASS_COUNT];
 } sp_stats;
 

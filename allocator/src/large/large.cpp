@@ -49,9 +49,9 @@ void* large_resize_huge(void* p, std::size_t size) noexcept {
   segment_pool_note_large(before, false);
   segment_pool_note_large(seg->mapped_size, true);
   if constexpr (kAsan) {
-    asan_unpoison(resized->area, seg->mapped_size - static_cast<std::size_t>(
-                                                        resized->area -
-                                                        reinterpret_cast<const char*>(seg)));
+    asan_unpoison(resized->area,
+                  seg->mapped_size -
+                      static_cast<std::size_t>(resized->area - reinterpret_cast<const char*>(seg)));
   }
   return resized->area;
 }

@@ -222,20 +222,22 @@ extern "C" size_t sp_stats_format(char* buffer, size_t size, int json) {
             st.mapped / kMiB, st.cached / kMiB, st.returned / kMiB);
     out.add("  trims %zu, threads %zu, abandoned slabs %zu, process RSS %.2f MiB\n", st.trims,
             st.threads, st.abandoned_slabs, st.process_rss / kMiB);
-    out.add("  resident in: slabs %.2f MiB (empty %.2f, abandoned %.2f, most one thread holds %.2f),"
-            " large blocks %.2f MiB,\n    cached spans %.2f MiB, cached huge blocks %.2f MiB\n",
-            st.slab_resident / kMiB, st.empty_slab_bytes / kMiB, st.abandoned_resident / kMiB,
-            st.thread_resident_max / kMiB, st.large_resident / kMiB, st.span_cache / kMiB,
-            st.huge_cache / kMiB);
+    out.add(
+        "  resident in: slabs %.2f MiB (empty %.2f, abandoned %.2f, most one thread holds %.2f),"
+        " large blocks %.2f MiB,\n    cached spans %.2f MiB, cached huge blocks %.2f MiB\n",
+        st.slab_resident / kMiB, st.empty_slab_bytes / kMiB, st.abandoned_resident / kMiB,
+        st.thread_resident_max / kMiB, st.large_resident / kMiB, st.span_cache / kMiB,
+        st.huge_cache / kMiB);
     out.add("  %10s %8s %6s %12s %12s %7s %12s\n", "class", "slabs", "empty", "live", "free",
             "full%", "resident KiB");
     for (const sp_class_stats& c : st.classes) {
       if (c.slabs == 0) continue;
       const std::size_t blocks = c.live_blocks + c.free_blocks;
-      out.add("  %10zu %8zu %6zu %12zu %12zu %7.1f %12.1f\n", c.block_size, c.slabs,
-              c.empty_slabs, c.live_blocks, c.free_blocks,
-              blocks ? 100.0 * static_cast<double>(c.live_blocks) / static_cast<double>(blocks) : 0.0,
-              c.resident / 1024.0);
+      out.add(
+          "  %10zu %8zu %6zu %12zu %12zu %7.1f %12.1f\n", c.block_size, c.slabs, c.empty_slabs,
+          c.live_blocks, c.free_blocks,
+          blocks ? 100.0 * static_cast<double>(c.live_blocks) / static_cast<double>(blocks) : 0.0,
+          c.resident / 1024.0);
     }
     add_sections(out, json);
   }
