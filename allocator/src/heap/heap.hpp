@@ -41,7 +41,7 @@ struct heap {
   heap_bin bins[kClassCount] = {};
   // Empty slabs the last trim pass left in the bins (within the delay and the thread's budget).
   // When the heap needs a new slab while some may still be empty, it gives them back first
-  // (heap_find_other_slab), so it reuses memory it holds before it touches more.
+  // (heap.cpp, new_slab), so it reuses memory it holds before it touches more.
   std::uint32_t empty_kept = 0;
   heap* next_live = nullptr;  // registry of live heaps
   heap* prev_live = nullptr;
