@@ -262,8 +262,8 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
   std::lock_guard guard(g_pool.lock);
   // Free units still resident first: reusing them costs no page fault and no new resident memory,
   // while a span cut from decommitted or never-used units would leave the resident ones idle in
-  // the cache, counted in the process's RSS until the decay (issue 12: sqlite3's peak RSS fell
-  // from 70 to 5x MiB with this order). Then any free run, first fit in address order.
+  // the cache, counted in the process's RSS until the decay (issue 12). Then any free run, first
+  // fit in address order.
   for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
     if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
       return carve_span(seg, first, request.units, zeroed);
@@ -355,8 +355,8 @@ namespace {
 // (SLABPOOL_CACHE), or half the bytes live in large and huge blocks when that is more. A program
 // that keeps replacing big buffers reuses the ones it freed only if they are still there: with
 // twenty 5-25 MiB buffers live, a fixed 64 MiB kept too few of them, and every eviction cost an
-// unmap, a map and the kernel zeroing the new pages (issue 13: 3.3 ms a buffer against
-// tcmalloc's 2.5; 2.1-2.4 with this rule). Half the live bytes bounds what this adds to the
+// unmap, a map and the kernel zeroing the new pages (issue 13). Half the live bytes bounds what
+// this adds to the
 // resident memory of a busy program (RSS / live of its big blocks at most 1.5; issue 12); the
 // decay still returns all of it once idle.
 std::size_t scaled_cache_budget(std::size_t configured) {
