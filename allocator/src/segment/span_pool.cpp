@@ -356,9 +356,8 @@ namespace {
 // that keeps replacing big buffers reuses the ones it freed only if they are still there: with
 // twenty 5-25 MiB buffers live, a fixed 64 MiB kept too few of them, and every eviction cost an
 // unmap, a map and the kernel zeroing the new pages (issue 13). Half the live bytes bounds what
-// this adds to the
-// resident memory of a busy program (RSS / live of its big blocks at most 1.5; issue 12); the
-// decay still returns all of it once idle.
+// this adds to the resident memory of a busy program (RSS / live of its big blocks at most 1.5;
+// issue 12); the decay still returns all of it once idle.
 std::size_t scaled_cache_budget(std::size_t configured) {
   const std::size_t half_live = g_pool.large_live.load(std::memory_order_relaxed) / 2;
   return configured > half_live ? configured : half_live;
