@@ -1,7 +1,7 @@
 // Freed big blocks are kept resident and reused (issue 13): a reused block costs a fraction of the
-// page faults a fresh one costs, whether it is cut from a bigger kept block or grown out of a
-// smaller one; calloc still sees zeros; and the memory goes back to the OS once the decay delay
-// has passed (a fake trim clock makes that exact).
+// page faults a fresh one costs, whether it is cut from a bigger kept block, grown out of a
+// smaller one or glued from several; calloc still sees zeros; and the memory goes back to the OS
+// once the decay delay has passed (a fake trim clock makes that exact).
 #include <gtest/gtest.h>
 #include <slabpool/slabpool.h>
 #include <sys/resource.h>
@@ -108,6 +108,26 @@ TEST_F(big_block_reuse, a_bigger_block_grows_out_of_a_kept_one) {
   sp_free(b);
   // About half of the block is the kept one's pages, moved: only the growth is faulted in.
   EXPECT_LE(grown * 4, fresh * 3) << "fresh block: " << fresh << " faults, grown: " << grown;
+}
+
+TEST_F(big_block_reuse, a_block_bigger_than_every_kept_one_is_glued_from_them) {
+  const long fresh = fresh_faults(30 * kMiB);
+  ASSERT_GT(fresh, 0);
+  void* a = sp_malloc(15 * kMiB);
+  void* b = sp_malloc(15 * kMiB);
+  faults_to_fill(a, 15 * kMiB);
+  faults_to_fill(b, 15 * kMiB);
+  sp_free(a);
+  sp_free(b);
+  void* c = sp_malloc(30 * kMiB);
+  const long glued = faults_to_fill(c, 30 * kMiB);
+  sp_stats after{};
+  sp_stats_get(&after);
+  sp_free(c);
+  // The pages of both kept blocks moved into the new one: none of it is new memory, and nothing
+  // is left cached beside it (growing one of them faulted in the other's size while it sat idle).
+  EXPECT_LE(glued * 8, fresh) << "fresh block: " << fresh << " faults, glued: " << glued;
+  EXPECT_EQ(after.huge_cache, 0u);
 }
 
 TEST_F(big_block_reuse, calloc_of_a_kept_block_is_zero) {

@@ -53,12 +53,14 @@ void linux_os::unmap(void* p, std::size_t size) noexcept {
 
 void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
                               std::size_t alignment) noexcept {
-  // Reserve an aligned range of the new size, then let the kernel move the old mapping onto it
-  // (MREMAP_FIXED replaces the reservation).
+  // Reserve an aligned range of the new size, then let the kernel move the old mapping onto its
+  // head (MREMAP_FIXED replaces that part of the reservation; the rest stays as it is). Moving
+  // without resizing lets kernels from 6.17 on move a range that spans several kernel mappings
+  // (a block glued from cached runs, see move_pages).
   void* target = map_aligned(new_size, alignment);
   if (target == nullptr) return nullptr;
   const int saved_errno = errno;
-  void* moved = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  void* moved = mremap(p, old_size, old_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   if (moved == MAP_FAILED) {
     errno = saved_errno;
     unmap(target, new_size);
@@ -67,10 +69,27 @@ void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_siz
   return moved;
 }
 
-void linux_os::prefer_huge_pages(void* p, std::size_t size) noexcept {
+bool linux_os::move_pages(void* from, std::size_t size, void* to, std::size_t granule) noexcept {
+  constexpr int kMove = MREMAP_MAYMOVE | MREMAP_FIXED;
   const int saved_errno = errno;
-  madvise(p, size, MADV_HUGEPAGE);  // EINVAL without THP support: it stays a hint
+  bool whole = true;
+  if (mremap(from, size, size, kMove, to) == MAP_FAILED) {
+    // Kernels before 6.17 move one kernel mapping per call, and a run glued from pieces earlier
+    // is several. Every boundary we ever make is on a granule, so each granule lies in one.
+    for (std::size_t off = 0; off < size; off += granule) {
+      char* source = static_cast<char*>(from) + off;
+      char* target = static_cast<char*>(to) + off;
+      if (mremap(source, granule, granule, kMove, target) != MAP_FAILED) continue;
+      munmap(source, granule);
+      // A refused move may have unmapped the target already: fresh zeros fill the hole.
+      if (mmap(target, granule, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        whole = false;
+      }
+    }
+  }
   errno = saved_errno;
+  return whole;
 }
 
 void linux_os::decommit(void* p, std::size_t size) noexcept {

@@ -50,12 +50,15 @@ concept platform = requires(void* p, std::size_t n, const char* text, int fd, wa
   // old): its pages move with it (no copy, no fault), the rest reads as zeros. Returns the new
   // address, or nullptr with the old mapping untouched.
   { P::remap_aligned(p, n, n, n) } -> std::same_as<void*>;
+  // Moves the pages of [p, p + n) onto [q, q + n), a mapped range of ours (both aligned to the
+  // granule, n a multiple of it): no copy, no fault. The source is unmapped afterwards, even where
+  // it spanned several kernel mappings. A granule the kernel refuses to move reads as zeros at the
+  // destination instead (its contents are lost: callers move free memory only). false when the
+  // destination could not be kept mapped whole; the caller then unmaps it.
+  { P::move_pages(p, n, p, n) } -> std::same_as<bool>;
   // Gives the physical pages of a page-aligned range back; the range stays mapped and reads back
   // as zeros on next touch (errno left unchanged).
   { P::decommit(p, n) } -> std::same_as<void>;
-  // Asks for the range to be backed by huge pages where the OS can (one fault per huge page
-  // instead of per page); a hint, never an error.
-  { P::prefer_huge_pages(p, n) } -> std::same_as<void>;
   // The page size, read once.
   { P::page_size() } -> std::same_as<std::size_t>;
   // Bytes of this process that are resident in physical memory; 0 when unknown.
@@ -107,8 +110,8 @@ struct linux_os {
   static void unmap(void* p, std::size_t size) noexcept;
   static void* remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
                              std::size_t alignment) noexcept;
+  static bool move_pages(void* from, std::size_t size, void* to, std::size_t granule) noexcept;
   static void decommit(void* p, std::size_t size) noexcept;
-  static void prefer_huge_pages(void* p, std::size_t size) noexcept;
   static std::size_t page_size() noexcept;
   static std::size_t resident_bytes() noexcept;
   static std::uint64_t now_ms() noexcept;

@@ -29,11 +29,13 @@ void segment_map_set(std::uintptr_t base, std::size_t size, bool present) {
 }
 
 // --- pool --------------------------------------------------------------------------------------
-constexpr unsigned kHugeCacheSlots = 8;
+constexpr unsigned kHugeCacheSlots = 32;
 
 // A run of whole segment-sized chunks we keep mapped and resident after a huge block was freed
-// from it. Runs serve blocks of their size first, are split to serve smaller ones, grown (moved by
-// the kernel, pages and all) to serve bigger ones, and unmapped by the decay once idle.
+// from it. Runs serve blocks of their size first, are split to serve smaller ones, glued together
+// (moved by the kernel, pages and all) to serve bigger ones, and unmapped by the decay once idle.
+// 32 slots: with 8, the 4 MiB surpluses of splits filled the table and pushed out runs about to
+// be reused (issue 13: 61 evictions in 500 buffer replacements, each a run faulted in again).
 struct huge_cache_entry {
   char* base;
   std::size_t bytes;
@@ -181,31 +183,47 @@ void give_way_to_new_mapping(std::size_t bytes) {
   }
 }
 
-// Takes the cached run that serves a block of `total` bytes best: the smallest at least as big
-// (its surplus stays cached as a run of its own), else the biggest (to be grown). Caller holds
-// the pool lock. false when the cache is empty.
-bool take_cached_run(std::size_t total, huge_cache_entry* out) {
-  if (g_pool.huge_cached == 0) return false;
+// Takes `take` bytes off the head of cached run `i` into *out. Caller holds the pool lock.
+void take_from_cached_run(unsigned i, std::size_t take, huge_cache_entry* out) {
+  huge_cache_entry& run = g_pool.huge_cache[i];
+  *out = {run.base, take, run.freed_ms};
+  sub(g_pool.free_resident, take);
+  if (take < run.bytes) {  // split: the rest stays cached, as idle as it was
+    run.base += take;
+    run.bytes -= take;
+    add(g_pool.segments, 1);
+  } else {
+    run = g_pool.huge_cache[--g_pool.huge_cached];
+  }
+}
+
+// Takes the cached runs that make a block of `total` bytes: the smallest run at least as big (its
+// surplus stays cached), else the biggest runs, until they add up to it; the last is split if it
+// gives more than is left. Returns how many runs went into `out` (0 when the cache is empty; less
+// than `total` in all when everything cached is less). Caller holds the pool lock.
+unsigned take_cached_runs(std::size_t total, huge_cache_entry* out) {
   unsigned best = kHugeCacheSlots;
-  unsigned biggest = 0;
   for (unsigned i = 0; i < g_pool.huge_cached; ++i) {
     const std::size_t bytes = g_pool.huge_cache[i].bytes;
     if (bytes >= total && (best == kHugeCacheSlots || bytes < g_pool.huge_cache[best].bytes))
       best = i;
-    if (bytes > g_pool.huge_cache[biggest].bytes) biggest = i;
   }
-  const unsigned pick = best != kHugeCacheSlots ? best : biggest;
-  *out = g_pool.huge_cache[pick];
-  g_pool.huge_cache[pick] = g_pool.huge_cache[--g_pool.huge_cached];
-  sub(g_pool.free_resident, out->bytes);
-  if (out->bytes > total) {  // split: the surplus stays cached, as idle as it was
-    g_pool.huge_cache[g_pool.huge_cached++] = {out->base + total, out->bytes - total,
-                                               out->freed_ms};
-    add(g_pool.free_resident, out->bytes - total);
-    add(g_pool.segments, 1);
-    out->bytes = total;
+  if (best != kHugeCacheSlots) {
+    take_from_cached_run(best, total, out);
+    return 1;
   }
-  return true;
+  unsigned count = 0;
+  std::size_t need = total;
+  while (need > 0 && g_pool.huge_cached > 0) {
+    unsigned biggest = 0;
+    for (unsigned i = 1; i < g_pool.huge_cached; ++i) {
+      if (g_pool.huge_cache[i].bytes > g_pool.huge_cache[biggest].bytes) biggest = i;
+    }
+    const std::size_t bytes = g_pool.huge_cache[biggest].bytes;
+    take_from_cached_run(biggest, bytes < need ? bytes : need, &out[count]);
+    need -= out[count++].bytes;
+  }
+  return count;
 }
 
 slab* carve_span(segment* seg, unsigned first, unsigned units, bool* zeroed) {
@@ -306,46 +324,55 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) 
   if (size > (std::size_t{1} << kAddressBits)) return nullptr;
   const std::size_t total = huge_total_size(size, alignment);
   const std::size_t offset = huge_area_offset(alignment);
-  huge_cache_entry run{};
-  bool cached;
+  huge_cache_entry pieces[kHugeCacheSlots];
+  unsigned count;
   {
     std::lock_guard guard(g_pool.lock);
-    cached = take_cached_run(total, &run);
+    count = take_cached_runs(total, pieces);
   }
-  if (cached && run.bytes < total) {
-    // Too small: grow it. The kernel moves its pages to a new, aligned place (no copy, no fault)
-    // and the rest comes fresh, so only the growth is faulted in.
-    void* moved = os::remap_aligned(run.base, run.bytes, total, kSegmentSize);
-    if (moved == nullptr) {
-      unmap_run(run.base, run.bytes);
-      cached = false;
+  if (count == 1 && pieces[0].bytes == total) {
+    *dirty = total - offset;  // it was in use before: not known to be zero
+    return init_huge(pieces[0].base, total, alignment);
+  }
+  // No cached run is big enough: the block is glued from the cached ones. The kernel moves their
+  // pages into the head of a fresh mapping (no copy, no fault) and only the rest is faulted in.
+  // Growing one run and leaving the others cached faulted in a chunk or two per block while the
+  // runs beside it sat idle (issue 13: a third of big-buffer reuse went to the kernel zeroing
+  // pages).
+  auto* memory = static_cast<char*>(os::map_aligned(total, kSegmentSize));
+  std::size_t moved = 0;
+  bool whole = memory != nullptr;
+  for (unsigned i = 0; i < count; ++i) {
+    segment_map_set(reinterpret_cast<std::uintptr_t>(pieces[i].base), pieces[i].bytes, false);
+    if (whole) {
+      whole = os::move_pages(pieces[i].base, pieces[i].bytes, memory + moved, kSegmentSize);
     } else {
-      segment_map_set(reinterpret_cast<std::uintptr_t>(run.base), run.bytes, false);
-      segment_map_set(reinterpret_cast<std::uintptr_t>(moved), total, true);
-      add(g_pool.mapped, total - run.bytes);
-      add(g_pool.resident, total - run.bytes);
-      run.base = static_cast<char*>(moved);
-      os::prefer_huge_pages(moved, total);
+      os::unmap(pieces[i].base, pieces[i].bytes);
     }
+    moved += pieces[i].bytes;
   }
-  if (cached) {
-    // The first run.bytes of the block's mapping were in use before: not known to be zero.
-    const std::size_t used = run.bytes < total ? run.bytes : total;
-    *dirty = used > offset ? used - offset : 0;
-    return init_huge(run.base, total, alignment);
+  if (!whole) {
+    if (memory != nullptr) os::unmap(memory, total);
+    std::lock_guard guard(g_pool.lock);
+    sub(g_pool.mapped, moved);
+    sub(g_pool.resident, moved);
+    sub(g_pool.segments, count);
+    add(g_pool.returned, moved);
+    return nullptr;
   }
-  void* memory = os::map_aligned(total, kSegmentSize);
-  if (memory == nullptr) return nullptr;
-  // A huge block is used from end to end, mostly: huge pages make its first touch one fault per
-  // 2 MiB instead of per 4 KiB (the kernel decides; the decay's decommit still works per page).
-  os::prefer_huge_pages(memory, total);
-  *dirty = 0;
+  // No MADV_HUGEPAGE: where the system leaves huge pages to the program (`madvise`), a fresh
+  // 2 MiB page can cost more than its 512 small faults. On this project's VM the big-buffer
+  // workload spent 0.33 s or 0.8 s in the kernel with huge pages, depending on what ran before it,
+  // and 0.30-0.40 s with small pages (issue 13). Like glibc, jemalloc, mimalloc and tcmalloc by
+  // default, we leave the choice to the system's THP setting.
+  *dirty = moved > offset ? moved - offset : 0;
   slab* span = init_huge(memory, total, alignment);
   segment_map_set(reinterpret_cast<std::uintptr_t>(memory), total, true);
   std::lock_guard guard(g_pool.lock);
-  add(g_pool.mapped, total);
-  add(g_pool.resident, total);
+  add(g_pool.mapped, total - moved);
+  add(g_pool.resident, total - moved);
   add(g_pool.segments, 1);
+  sub(g_pool.segments, count);
   return span;
 }
 
@@ -392,7 +419,6 @@ slab* resize_huge(slab* span, std::size_t size) noexcept {
     return nullptr;
   }
   segment_map_set(reinterpret_cast<std::uintptr_t>(moved), total, true);
-  os::prefer_huge_pages(moved, total);
   add(g_pool.mapped, total - old_total);
   add(g_pool.resident, total - old_total);
   // The header moved with the pages; its pointers into itself are rebuilt.
