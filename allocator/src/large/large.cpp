@@ -4,7 +4,6 @@
 
 #include "heap/heap_registry.hpp"
 #include "runtime/clock.hpp"
-#include "runtime/options.hpp"
 #include "segment/segment.hpp"
 
 namespace slabpool::detail {
@@ -63,7 +62,7 @@ void large_free(slab* s) noexcept {
     release_span(s, trim_clock_ms());
   } else {
     segment_pool_note_large(segment_of(s->area)->mapped_size, false);
-    release_huge(s, trim_clock_ms(), static_cast<std::size_t>(option(SP_OPTION_CACHE_BYTES)));
+    release_huge(s, trim_clock_ms());
   }
 }
 

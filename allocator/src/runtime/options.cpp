@@ -28,8 +28,9 @@ constexpr option_spec kOptionSpecs[kOptionCount] = {
      "empty-slab bytes one thread keeps for reuse; the surplus goes back at the next pass",
      4 * kMiB, 0, std::int64_t{1} << 40, true},
     {"SLABPOOL_CACHE", "bytes with optional k/M/G suffix",
-     "free but resident bytes kept process-wide regardless of age (empty spans, cached large "
-     "blocks); half the bytes live in large blocks when that is more",
+     "free but resident bytes of segments kept process-wide regardless of age (empty spans); "
+     "half the bytes live in large blocks when that is more (freed huge blocks are kept for the "
+     "delay regardless)",
      64 * kMiB, 0, std::int64_t{1} << 40, true},
     {"SLABPOOL_STATS", "0, 1 or 2", "1 prints the statistics to stderr at exit as text, 2 as JSON",
      0, 0, 2, false},

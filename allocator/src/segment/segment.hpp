@@ -83,14 +83,13 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) 
 // all) to a new aligned range of the new size. Returns the span (moved with its mapping, so a new
 // pointer when it grew) or nullptr, the block untouched, when no range could be had.
 slab* resize_huge(slab* span, std::size_t size) noexcept;
-// Keeps the mapping resident in a small cache of runs (bounded in count, and by `cache_budget`
-// bytes of free resident memory, or half the bytes live in large blocks when that is more),
-// stamped `now_ms` for the decay, or unmaps it.
-void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept;
+// Keeps the mapping resident in a cache of runs (bounded in count: the oldest run makes room),
+// stamped `now_ms` for the decay.
+void release_huge(slab* span, std::uint64_t now_ms) noexcept;
 
 // One decay pass over the pool: decommits free units idle for `delay_ms` (all of them when
-// `force`), unmaps empty segments and cached huge mappings likewise, and, above `cache_budget`
-// bytes of free resident memory (or half the live large bytes, when more), the excess regardless
+// `force`), unmaps empty segments and cached huge runs likewise, and, above `cache_budget` bytes
+// of free resident units (or half the live large bytes, when more), the excess units regardless
 // of age. Returns the bytes given back; sets
 // *pending when free resident memory remains for a later pass.
 std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,

@@ -378,13 +378,11 @@ slab* acquire_huge(std::size_t size, std::size_t alignment, std::size_t* dirty) 
 
 namespace {
 
-// The free resident memory kept for reuse regardless of age: the configured budget
+// The free units (of segments) kept resident for reuse regardless of age: the configured budget
 // (SLABPOOL_CACHE), or half the bytes live in large and huge blocks when that is more. A program
-// that keeps replacing big buffers reuses the ones it freed only if they are still there: with
-// twenty 5-25 MiB buffers live, a fixed 64 MiB kept too few of them, and every eviction cost an
-// unmap, a map and the kernel zeroing the new pages (issue 13). Half the live bytes bounds what
-// this adds to the resident memory of a busy program (RSS / live of its big blocks at most 1.5;
-// issue 12); the decay still returns all of it once idle.
+// that keeps replacing big blocks reuses the ones it freed only if they are still there; half the
+// live bytes bounds what this adds to the resident memory of a busy program (issue 12); the decay
+// still returns all of it once idle. Kept huge runs are not counted: see release_huge.
 std::size_t scaled_cache_budget(std::size_t configured) {
   const std::size_t half_live = g_pool.large_live.load(std::memory_order_relaxed) / 2;
   return configured > half_live ? configured : half_live;
@@ -430,43 +428,37 @@ slab* resize_huge(slab* span, std::size_t size) noexcept {
   return moved_span;
 }
 
-void release_huge(slab* span, std::uint64_t now_ms, std::size_t cache_budget) noexcept {
-  cache_budget = scaled_cache_budget(cache_budget);
+void release_huge(slab* span, std::uint64_t now_ms) noexcept {
   segment* seg = segment_of(span->area);
   huge_cache_entry run{reinterpret_cast<char*>(seg), seg->mapped_size, now_ms};
   span->kind = slab_kind::unused;
-  huge_cache_entry evicted[kHugeCacheSlots];
-  unsigned evicted_count = 0;
-  bool cached = false;
+  huge_cache_entry evicted{};
+  bool evict = false;
   {
     std::lock_guard guard(g_pool.lock);
+    // Kept whatever its size, for the decay to return once idle. A kept run never raises the
+    // peak: a new block is made from the kept runs before anything new is mapped for it, so the
+    // big blocks' mapped memory stays within their recent peak of live bytes, and a new segment
+    // makes kept runs give way. A budget on top (SLABPOOL_CACHE or half the live big bytes) threw
+    // away runs about to be reused: with buffers of 256 KiB-64 MiB it unmapped 1.8 GiB in 500
+    // replacements, each faulted in again (issue 13).
+    if (g_pool.huge_cached == kHugeCacheSlots) {  // the oldest makes room for the newest
+      unsigned oldest = 0;
+      for (unsigned i = 1; i < g_pool.huge_cached; ++i) {
+        if (g_pool.huge_cache[i].freed_ms < g_pool.huge_cache[oldest].freed_ms) oldest = i;
+      }
+      evicted = g_pool.huge_cache[oldest];
+      evict = true;
+      sub(g_pool.free_resident, evicted.bytes);
+      g_pool.huge_cache[oldest] = g_pool.huge_cache[--g_pool.huge_cached];
+    }
     // Not merged with cached neighbours: a block's pages are resident only as far as it was used,
     // so the run it leaves is best reused whole, by a block of the same size (the smallest fit
     // finds it), rather than cut elsewhere out of a merged run.
-    if (run.bytes <= cache_budget) {
-      // The newest run is the likeliest to be reused: older ones (split surpluses, runs of a past
-      // phase) make room for it, oldest first.
-      while (g_pool.huge_cached > 0 &&
-             (g_pool.huge_cached == kHugeCacheSlots ||
-              g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes > cache_budget)) {
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < g_pool.huge_cached; ++i) {
-          if (g_pool.huge_cache[i].freed_ms < g_pool.huge_cache[oldest].freed_ms) oldest = i;
-        }
-        evicted[evicted_count++] = g_pool.huge_cache[oldest];
-        sub(g_pool.free_resident, g_pool.huge_cache[oldest].bytes);
-        g_pool.huge_cache[oldest] = g_pool.huge_cache[--g_pool.huge_cached];
-      }
-      if (g_pool.huge_cached < kHugeCacheSlots &&
-          g_pool.free_resident.load(std::memory_order_relaxed) + run.bytes <= cache_budget) {
-        g_pool.huge_cache[g_pool.huge_cached++] = run;
-        add(g_pool.free_resident, run.bytes);
-        cached = true;
-      }
-    }
+    g_pool.huge_cache[g_pool.huge_cached++] = run;
+    add(g_pool.free_resident, run.bytes);
   }
-  for (unsigned i = 0; i < evicted_count; ++i) unmap_run(evicted[i].base, evicted[i].bytes);
-  if (!cached) unmap_run(run.base, run.bytes);
+  if (evict) unmap_run(evicted.base, evicted.bytes);
 }
 
 std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, bool force,
@@ -487,15 +479,10 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
     bool more = false;
     {
       std::lock_guard guard(g_pool.lock);
-      std::size_t excess = 0;
-      const std::size_t free_resident = g_pool.free_resident.load(std::memory_order_relaxed);
-      if (free_resident > cache_budget) excess = free_resident - cache_budget;
-
+      // Kept huge runs go by age alone (see release_huge); the budget bounds the free units.
       for (unsigned i = 0; i < g_pool.huge_cached;) {
-        if (idle(g_pool.huge_cache[i].freed_ms) || excess > 0) {
-          const std::size_t size = g_pool.huge_cache[i].bytes;
-          excess = excess > size ? excess - size : 0;
-          sub(g_pool.free_resident, size);
+        if (idle(g_pool.huge_cache[i].freed_ms)) {
+          sub(g_pool.free_resident, g_pool.huge_cache[i].bytes);
           huge_out[huge_out_count++] = g_pool.huge_cache[i];
           g_pool.huge_cache[i] = g_pool.huge_cache[--g_pool.huge_cached];
         } else {
@@ -503,6 +490,12 @@ std::size_t segment_pool_decay(std::uint64_t now_ms, std::uint64_t delay_ms, boo
           ++i;
         }
       }
+      std::size_t huge_kept = 0;
+      for (unsigned i = 0; i < g_pool.huge_cached; ++i) huge_kept += g_pool.huge_cache[i].bytes;
+      std::size_t excess = 0;
+      const std::size_t free_units =
+          g_pool.free_resident.load(std::memory_order_relaxed) - huge_kept;
+      if (free_units > cache_budget) excess = free_units - cache_budget;
       // Decommits the idle free units of one segment, or takes the whole segment when empty.
       auto visit = [&](segment* seg) {
         const std::uint64_t free_dirty = ~seg->used_units & seg->dirty_units;
