@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +55,27 @@ __attribute__((visibility("default"))) unsigned long testlib_churn(unsigned thre
   unsigned long total = 0;
   for (unsigned long s : sums) total += s;
   return total;
+}
+
+// 1 when operator new of a size nothing can serve keeps the C++ protocol in this library,
+// opened (RTLD_LOCAL) by a C program: the throwing form throws std::bad_alloc, the nothrow forms
+// return null, also when a new-handler is installed that throws. The preload shim links no C++
+// runtime of its own and finds this library's (operators.cpp).
+__attribute__((visibility("default"))) int testlib_new_fails_cleanly() {
+  volatile std::size_t huge = std::size_t{1} << 62;
+  int ok = 0;
+  try {
+    void* p = ::operator new(huge);
+    ::operator delete(p);
+  } catch (const std::bad_alloc&) {
+    ok = 1;
+  }
+  if (::operator new(huge, std::nothrow) != nullptr) ok = 0;
+  std::set_new_handler([] { throw std::bad_alloc(); });
+  if (::operator new(huge, std::nothrow) != nullptr) ok = 0;
+  if (::operator new[](huge, std::align_val_t{64}, std::nothrow) != nullptr) ok = 0;
+  std::set_new_handler(nullptr);
+  return ok;
 }
 
 }  // extern "C"

@@ -83,32 +83,13 @@ void sp_testing_fail_maps(long count) {
 }  // extern "C"
 
 namespace slabpool {
-namespace {
-void* or_throw(void* p) {
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
 
-void* malloc(std::size_t size) {
-  return or_throw(heap_malloc(size));
-}
-void* calloc(std::size_t n, std::size_t size) {
-  return or_throw(zeroed_malloc(n, size));
-}
-void* realloc(void* p, std::size_t size) {
-  void* q = resize(p, size);
-  if (q == nullptr && size != 0) throw std::bad_alloc();
-  return q;
-}
+// The throwing C++ entry points (slabpool::malloc, ...) are in cxx_api.cpp.
 void free(void* p) noexcept {
   heap_free(p);
 }
 void free_sized(void* p, std::size_t size) noexcept {
   heap_free_sized(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) {
-  return or_throw(aligned_malloc(alignment, size));
 }
 std::size_t usable_size(const void* p) noexcept {
   return p == nullptr ? 0 : block_usable_size(p);

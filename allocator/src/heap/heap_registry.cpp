@@ -17,7 +17,7 @@ constexpr std::size_t kHeapChunkBytes = 64 * 1024;
 // Lock order (slabpool/detail/locks.hpp): registry.lock -> heap::lock -> abandoned_lock ->
 // segment pool lock.
 struct heap_registry {
-  ranked<std::mutex> lock{lock_rank::heap_registry};  // the live list, the recycled list, the chunk
+  ranked<os_mutex> lock{lock_rank::heap_registry};  // the live list, the recycled list, the chunk
   heap* live = nullptr;
   heap* recycled = nullptr;  // linked through next_live
   char* chunk_next = nullptr;
@@ -25,7 +25,7 @@ struct heap_registry {
   // Slabs of exited threads, per class, linked through slab::next. Atomic heads so a refill can
   // peek without the lock; changed only under it.
   std::atomic<slab*> abandoned[kClassCount] = {};
-  ranked<std::mutex> abandoned_lock{lock_rank::abandoned};
+  ranked<os_mutex> abandoned_lock{lock_rank::abandoned};
 };
 constinit heap_registry g_registry;
 

@@ -1,6 +1,7 @@
 // The Linux implementation of the platform layer (platform.hpp states the contract).
 #include "platform.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -99,7 +100,14 @@ void linux_os::decommit(void* p, std::size_t size) noexcept {
 }
 
 std::size_t linux_os::page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  // Read once; racing first readers store the same value (a function-local static would take
+  // libstdc++'s guard, which the preload shim does not link).
+  static constinit std::atomic<std::size_t> cached = 0;
+  std::size_t size = cached.load(std::memory_order_relaxed);
+  if (size == 0) {
+    size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    cached.store(size, std::memory_order_relaxed);
+  }
   return size;
 }
 
@@ -108,6 +116,17 @@ std::uint64_t linux_os::now_ms() noexcept {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
          static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+void* linux_os::loaded_symbol(const char* library, const char* name) noexcept {
+  const int saved_errno = errno;
+  void* symbol = nullptr;
+  if (void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD)) {
+    symbol = dlsym(handle, name);
+    dlclose(handle);  // drops the reference RTLD_NOLOAD took; the library stays loaded
+  }
+  errno = saved_errno;
+  return symbol;
 }
 
 bool linux_os::write_fd(int fd, const char* text, std::size_t left) noexcept {

@@ -30,6 +30,22 @@ struct wait_lock {
   bool monotonic = false;  // cond waits on CLOCK_MONOTONIC once prepared
 };
 
+// A sleeping lock for the core's slow paths (BasicLockable, constant-initialised). Not
+// std::mutex: its lock() may throw, which ties every program the preload shim goes into to
+// libstdc++'s exception support (about 1.3 MiB of resident memory in a C program, issue 12).
+class os_mutex {
+ public:
+  constexpr os_mutex() = default;
+  os_mutex(const os_mutex&) = delete;
+  os_mutex& operator=(const os_mutex&) = delete;
+  void lock() noexcept { pthread_mutex_lock(&mutex_); }
+  bool try_lock() noexcept { return pthread_mutex_trylock(&mutex_) == 0; }
+  void unlock() noexcept { pthread_mutex_unlock(&mutex_); }
+
+ private:
+  pthread_mutex_t mutex_ = PTHREAD_MUTEX_INITIALIZER;
+};
+
 // A thread-exit notification key: a function run with a per-thread value when the thread exits.
 struct exit_key {
   pthread_key_t key = 0;
@@ -75,6 +91,11 @@ concept platform = requires(void* p, std::size_t n, const char* text, int fd, wa
   { P::environment() } -> std::same_as<char**>;
   // Writes all of `text` (n bytes) to fd, retrying short writes and EINTR; false on error.
   { P::write_fd(fd, text, n) } -> std::same_as<bool>;
+  // --- the dynamic loader --------------------------------------------------------------------
+  // The address of symbol `name` in the shared library `library` when that library is loaded
+  // (by the program, or since by anything it opened, globally or not), else nullptr. Loads
+  // nothing. May allocate (the loader's error text): never call it holding an allocator lock.
+  { P::loaded_symbol(text, text) } -> std::same_as<void*>;
   // --- threads -------------------------------------------------------------------------------
   // Starts fn(nullptr) on a new thread with a small stack and the given name; false on failure.
   // May allocate (the new thread's TLS): never call it holding an allocator lock.
@@ -119,6 +140,7 @@ struct linux_os {
   static std::uint64_t now_coarse_ns() noexcept;
   static char** environment() noexcept;
   static bool write_fd(int fd, const char* text, std::size_t size) noexcept;
+  static void* loaded_symbol(const char* library, const char* name) noexcept;
   static bool thread_start(thread_handle& out, void* (*fn)(void*), const char* name) noexcept;
   static void thread_join(thread_handle& thread) noexcept;
   static void yield() noexcept;

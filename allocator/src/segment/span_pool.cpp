@@ -44,7 +44,7 @@ struct huge_cache_entry {
 
 // Counters are atomics so readers (stats) need no lock.
 struct segment_pool {
-  ranked<std::mutex> lock{lock_rank::segment_pool};
+  ranked<os_mutex> lock{lock_rank::segment_pool};
   // Regular segments that have at least one free unit, per span side (see segment::span_side).
   segment* with_free_units[2] = {};
   huge_cache_entry huge_cache[kHugeCacheSlots] = {};

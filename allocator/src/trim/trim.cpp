@@ -33,7 +33,7 @@ struct trim_callback {
   std::atomic<std::uint32_t> running{0};
 };
 trim_callback g_callbacks[kTrimCallbacks];
-constinit ranked<std::mutex> g_callbacks_lock{lock_rank::trim_callbacks};  // serialises writers
+constinit ranked<os_mutex> g_callbacks_lock{lock_rank::trim_callbacks};  // serialises writers
 
 // The slot whose callback this thread is running (remove must not wait for itself), and whether
 // this thread is inside a pass (a pass started from a callback, or from an allocation a callback
