@@ -73,15 +73,21 @@ TEST(SizeClass, WasteBound) {
     if (size > 128) {
       ASSERT_LE(waste, 0.20) << "size " << size << " class size " << cls;
     }
+    // Eight classes per doubling from 4 to 64 KiB: page-sized buffers with a header lose little.
+    if (size > kMaxQuarterClassSize && size <= kMaxEighthClassSize) {
+      ASSERT_LE(waste, 0.12) << "size " << size << " class size " << cls;
+    }
   }
 }
 
-TEST(SizeClass, FourClassesPerDoublingAbove128) {
-  // The geometric part must not skip or repeat steps: exactly four classes in each (2^e, 2^(e+1)].
+TEST(SizeClass, FourClassesPerDoublingButEightFrom4To64KiB) {
+  // The geometric part must not skip or repeat steps: exactly four (eight from 4 to 64 KiB)
+  // classes in each (2^e, 2^(e+1)].
   for (std::size_t low = 128; low < kMaxClassSize; low *= 2) {
     const unsigned first = size_to_class(low + 1);
     const unsigned last = size_to_class(2 * low);
-    EXPECT_EQ(last - first, 3u) << "doubling above " << low;
+    const bool eighths = low >= kMaxQuarterClassSize && low < kMaxEighthClassSize;
+    EXPECT_EQ(last - first, eighths ? 7u : 3u) << "doubling above " << low;
     EXPECT_EQ(class_size(last), 2 * low);
   }
 }

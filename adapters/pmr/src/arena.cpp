@@ -60,27 +60,28 @@ inline bool on_big_boundary(const void* p) {
 
 // Arena classes. Up to 1 KiB they step by 16 bytes, so the fast path finds a class with one add
 // and one shift (class c holds 16*c bytes; class 0, for 0-byte requests, holds 16 so that every
-// block is distinct). Above 1 KiB they are the core's classes, four per doubling, to 128 KiB.
+// block is distinct). Above 1 KiB, four per doubling to 128 KiB: an arena block is never freed
+// one by one into the core, so its classes need not be the core's (which are finer above 4 KiB).
 constexpr std::size_t kStepMax = 1024;
 constexpr unsigned kStepClasses = kStepMax / 16 + 1;
-constexpr unsigned kFirstCoreClass = size_to_class(kStepMax + 1);
-constexpr unsigned kArenaClasses = kStepClasses + kClassCount - kFirstCoreClass;
+constexpr unsigned kQuarterClasses = 4 * 7;  // (1 KiB, 128 KiB]: seven doublings
+constexpr unsigned kArenaClasses = kStepClasses + kQuarterClasses;
 static_assert(kArenaClasses == kArenaClassCount, "pmr.hpp must mirror the arena class count");
 
 constexpr auto kClassSizes = [] {
   std::array<std::uint32_t, kArenaClasses> sizes{};
   sizes[0] = 16;
   for (unsigned c = 1; c < kStepClasses; ++c) sizes[c] = 16 * c;
-  for (unsigned c = kStepClasses; c < kArenaClasses; ++c) {
-    sizes[c] = static_cast<std::uint32_t>(class_size(c - kStepClasses + kFirstCoreClass));
+  for (unsigned j = 0; j < kQuarterClasses; ++j) {
+    const unsigned e = 10 + j / 4;  // (2^e, 2^(e+1)]
+    sizes[kStepClasses + j] = (5u + j % 4) << (e - 2);
   }
   return sizes;
 }();
 static_assert(kClassSizes[kArenaClasses - 1] == kMaxClassSize);
 
-// Class serving `size` (<= kMaxClassSize). Above 1 KiB this is the core's class_of_geometric
-// shifted to our numbering, written with __builtin_clzll (size - 1 > 0 here) so that no compiler
-// adds a zero test.
+// Class serving `size` (<= kMaxClassSize). Above 1 KiB: four per doubling, written with
+// __builtin_clzll (size - 1 > 0 here) so that no compiler adds a zero test.
 constexpr unsigned arena_class(std::size_t size) {
   if (size <= kStepMax) return static_cast<unsigned>((size + 15) >> 4);
   const std::size_t s = size - 1;
@@ -89,18 +90,16 @@ constexpr unsigned arena_class(std::size_t size) {
   return 4 * e + quarter + (kStepClasses - 40);
 }
 
-// Every class boundary maps as the core maps it: the class at its size, the next one above it.
-constexpr bool classes_match_core() {
-  for (unsigned c = kFirstCoreClass; c < kClassCount; ++c) {
-    const std::size_t size = class_size(c);
-    if (arena_class(size) != c - kFirstCoreClass + kStepClasses) return false;
-    if (size < kMaxClassSize && arena_class(size + 1) != c + 1 - kFirstCoreClass + kStepClasses) {
-      return false;
-    }
+// Every class boundary maps as the table says: the class at its size, the next one above it.
+constexpr bool classes_match_sizes() {
+  for (unsigned c = 1; c < kArenaClasses; ++c) {
+    const std::size_t size = kClassSizes[c];
+    if (arena_class(size) != c) return false;
+    if (c + 1 < kArenaClasses && arena_class(size + 1) != c + 1) return false;
   }
-  return arena_class(kStepMax) == kStepClasses - 1 && arena_class(kStepMax + 1) == kStepClasses;
+  return true;
 }
-static_assert(classes_match_core());
+static_assert(classes_match_sizes());
 
 constexpr std::size_t round_up(std::size_t n, std::size_t to) {
   return (n + to - 1) & ~(to - 1);

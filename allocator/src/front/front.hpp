@@ -102,7 +102,7 @@ inline void* alloc_direct_slow(std::size_t size) noexcept {
 
 // heap_malloc for a size known to be above kMaxDirectSize.
 SLABPOOL_ALWAYS_INLINE void* heap_malloc_above_direct(std::size_t size) noexcept {
-  if (size <= kMaxClassSize) return pop_block(tls_heap, class_of_geometric(size), size);
+  if (size <= kMaxClassSize) return pop_block(tls_heap, class_above_direct(size), size);
   return large_alloc(size, kMinAlignment, false);
 }
 
@@ -117,7 +117,7 @@ SLABPOOL_ALWAYS_INLINE void* heap_malloc(std::size_t size) noexcept {
       return pop_after_miss(h, s, kSmallClassTable[slot], size);
     return slab_pop(s, b);
   }
-  if (size <= kMaxClassSize) return pop_block(h, class_of_geometric(size), size);
+  if (size <= kMaxClassSize) return pop_block(h, class_above_direct(size), size);
   return large_alloc(size, kMinAlignment, false);
 }
 
