@@ -8,7 +8,6 @@
 //   free_slow:   checked mode (checked) -> remote push (slab) | large free (large)
 //
 // and the one out-of-memory rule, shared by all of them: attempt_or_trim.
-#include <mutex>
 
 #include "checked/checked.hpp"
 #include "front.hpp"
@@ -23,6 +22,23 @@ namespace {
 struct no_lock {
   void lock() noexcept {}
   void unlock() noexcept {}
+};
+
+// Holds `lock` for its scope; attempt_or_trim drops and retakes it around a pass. Not
+// std::unique_lock: its ownership checks throw std::system_error, which clang leaves in the code
+// and which would tie the core (and the preload shim) to libstdc++.
+template <class Lock>
+class relockable_guard {
+ public:
+  explicit relockable_guard(Lock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  relockable_guard(const relockable_guard&) = delete;
+  relockable_guard& operator=(const relockable_guard&) = delete;
+  ~relockable_guard() { lock_.unlock(); }
+  void lock() noexcept { lock_.lock(); }
+  void unlock() noexcept { lock_.unlock(); }
+
+ private:
+  Lock& lock_;
 };
 
 // The one out-of-memory rule: when an attempt finds no memory, give back everything idle (every
@@ -52,7 +68,7 @@ SLABPOOL_NOINLINE void* alloc_unstaged(heap* h, unsigned cls, std::size_t size) 
   trim_on_slow_path();
   void* p;
   {
-    std::unique_lock guard(h->lock);
+    relockable_guard guard(h->lock);
     p = attempt_or_trim([&](bool retry) { return heap_pop_unstaged(h, c, retry); }, guard);
   }
   if (p == nullptr) {
@@ -107,7 +123,7 @@ void* alloc_slow(heap* h, unsigned cls, std::size_t size) noexcept {
     // the hierarchy's books only where the order is asserted (debug builds): in release builds
     // nothing under it can start a pass or take a lock of lower rank, and the books would cost
     // the refill-bound patterns an instruction per block.
-    std::unique_lock guard(h->lock.owner_refill());
+    relockable_guard guard(h->lock.owner_refill());
     s = attempt_or_trim([&](bool retry) { return heap_find_slab(h, cls, retry); }, guard);
     if (s == nullptr) [[unlikely]] {
       errno = ENOMEM;
