@@ -18,7 +18,8 @@ using slabpool::detail::os;
 
 constexpr std::size_t kChunk = std::size_t{4} << 20;
 
-// How many lines of /proc/self/maps (kernel mappings) lie inside [p, p + bytes).
+// How many lines of /proc/self/maps (kernel mappings) overlap [p, p + bytes). Overlap, not
+// inclusion: the kernel may merge the range's first or last mapping with a neighbour outside it.
 int mappings_in(const void* p, std::size_t bytes) {
   FILE* maps = std::fopen("/proc/self/maps", "r");
   if (maps == nullptr) return -1;
@@ -28,7 +29,7 @@ int mappings_in(const void* p, std::size_t bytes) {
   unsigned long start = 0, end = 0;
   char line[512];
   while (std::fgets(line, sizeof line, maps) != nullptr) {
-    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && start >= lo && end <= hi) ++count;
+    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && start < hi && end > lo) ++count;
   }
   std::fclose(maps);
   return count;
