@@ -271,4 +271,55 @@ TEST_F(big_block_reuse, a_new_span_takes_resident_free_units_first) {
   sp_free(c);
 }
 
+// A huge block grown by realloc takes new memory for the growth: a kept block gives way to it, as
+// to a new segment, rather than stay resident beside it.
+TEST_F(big_block_reuse, a_kept_block_gives_way_to_a_huge_block_growing) {
+  void* p = sp_malloc(8 * kMiB);
+  ASSERT_NE(p, nullptr);
+  const sp_stats kept = stats_after_freeing_a_used_block(8 * kMiB);
+  ASSERT_GE(kept.huge_cache, 8 * kMiB);
+  void* q = sp_realloc(p, 24 * kMiB);
+  ASSERT_NE(q, nullptr);
+  sp_stats after{};
+  sp_stats_get(&after);
+  EXPECT_LE(after.huge_cache + 8 * kMiB, kept.huge_cache) << "the kept block went first";
+  sp_free(q);
+}
+
+// A large block grows by realloc over the free units after it: same address, contents kept, and
+// no copy of an earlier size is left resident beside it (sqlite3's sorter doubles its buffer from
+// 256 KiB). Where the units after it are taken, it moves.
+TEST_F(big_block_reuse, a_large_block_grows_in_place_over_the_free_units_after_it) {
+  auto* p = static_cast<unsigned char*>(sp_malloc(256 * 1024));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < 256 * 1024; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  sp_stats before{};
+  sp_stats_get(&before);
+  unsigned char* q = p;
+  for (std::size_t size = 512 * 1024; size <= 2 * kMiB; size *= 2) {
+    q = static_cast<unsigned char*>(sp_realloc(q, size));
+    ASSERT_EQ(q, p) << "grew in place to " << size;
+    EXPECT_GE(sp_usable_size(q), size);
+  }
+  bool same = true;
+  for (std::size_t i = 0; i < 256 * 1024; i += 4096)
+    same &= q[i] == static_cast<unsigned char>(i >> 12);
+  EXPECT_TRUE(same);
+  sp_stats grown{};
+  sp_stats_get(&grown);
+  EXPECT_EQ(grown.cached, before.cached) << "no earlier size was left behind";
+  // A block taking the units right after it makes the next growth move, contents and all.
+  void* blocker = sp_malloc(256 * 1024);
+  ASSERT_EQ(static_cast<unsigned char*>(blocker), q + 2 * kMiB) << "first fit, right after";
+  auto* moved = static_cast<unsigned char*>(sp_realloc(q, 3 * kMiB));
+  ASSERT_NE(moved, nullptr);
+  EXPECT_NE(moved, q);
+  same = true;
+  for (std::size_t i = 0; i < 256 * 1024; i += 4096)
+    same &= moved[i] == static_cast<unsigned char>(i >> 12);
+  EXPECT_TRUE(same);
+  sp_free(moved);
+  sp_free(blocker);
+}
+
 }  // namespace

@@ -49,7 +49,7 @@ SLABPOOL_NOINLINE void* large_alloc(std::size_t size, std::size_t alignment, boo
 std::size_t block_usable_size(const void* p) noexcept;
 // realloc of a huge block to a huge size, without a copy; nullptr when p is not huge or the
 // kernel had no room (the caller copies).
-SLABPOOL_NOINLINE void* resize_huge_block(void* p, std::size_t size) noexcept;
+SLABPOOL_NOINLINE void* resize_big_block(void* p, std::size_t size) noexcept;
 // A block with a mapping of its own (segment/own_mapping.hpp: over-aligned and arena blocks),
 // under the same out-of-memory rule as every other allocation; nullptr when memory runs out.
 own_mapping* own_mapping_new(std::size_t bytes, std::size_t alignment) noexcept;
@@ -193,10 +193,12 @@ inline void* resize(void* p, std::size_t size) noexcept {
   // Stay in place while the block fits and would not waste more than half of itself. Checked
   // mode always moves: the trailer sits right after the size the block was allocated with.
   if (size <= usable && size >= usable / 2 && !g_checked) return p;
-  // A huge block that stays huge changes size where it is: the kernel moves its pages (no copy,
-  // and the old block does not sit next to the new one: glibc's mremap rule). Checked mode moves.
-  if (size > kMaxSegmentLargeSize && !g_checked) {
-    if (void* q = resize_huge_block(p, size)) return q;
+  // A block above the size classes that stays there changes size where it can: a large block
+  // grows over the free units after it, a huge one is moved by the kernel, pages and all (no
+  // copy, and the old block does not sit next to the new one: glibc's mremap rule). Checked mode
+  // moves.
+  if (size > kMaxClassSize && usable > kMaxClassSize && !g_checked) {
+    if (void* q = resize_big_block(p, size)) return q;
   }
   void* q = heap_malloc(size);
   if (q == nullptr) return nullptr;

@@ -182,8 +182,8 @@ own_mapping* own_mapping_new(std::size_t bytes, std::size_t alignment) noexcept 
   return attempt_or_trim([&](bool) { return own_mapping_create(bytes, alignment); }, none);
 }
 
-void* resize_huge_block(void* p, std::size_t size) noexcept {
-  return large_resize_huge(p, size);
+void* resize_big_block(void* p, std::size_t size) noexcept {
+  return large_resize(p, size);
 }
 
 std::size_t block_usable_size(const void* p) noexcept {

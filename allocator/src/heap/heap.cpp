@@ -37,8 +37,43 @@ void release_kept_empty_slabs(heap* h) {
   });
 }
 
+// Whether every block of `s` is free, counting its staged list (the owner's to walk) only as far
+// as needed: a slab with live blocks usually stages few.
+bool slab_is_empty(const slab* s) {
+  const std::uint32_t returned = s->local_count.load(std::memory_order_acquire) +
+                                 remote_list::count(s->remote.load(std::memory_order_acquire));
+  if (s->carved <= returned) return true;
+  std::uint32_t staged_needed = s->carved - returned;
+  for (const free_block* b = s->free; b != nullptr; b = next_block(b)) {
+    if (--staged_needed == 0) return true;
+  }
+  return false;
+}
+
+// Blocks of at least this size are the ones whose empty current slabs are given back when the heap
+// needs a new slab: their slabs hold a few big blocks, so one emptied slab is tens of KiB or more,
+// and checking it walks at most 64 staged blocks.
+constexpr std::size_t kReleaseCurrentMinBlock = 1024;
+
+// Gives back the owner's current slabs of other classes that are empty, so the next span is cut
+// from their resident units. A string grown by realloc leaves one empty slab in every class it
+// passed through; a background trim pass never touches a current slab (its owner allocates from it
+// without a lock), so they stayed resident for the thread's life (issue 12: python3 held 1.4 MiB
+// of them in 6-128 KiB classes at its peak while new slabs faulted in fresh pages). A class used
+// again gets a new slab from the pool, cut from resident units: no page fault, one lock.
+void release_empty_current_slabs(heap* h, unsigned needed_cls) {
+  for (unsigned cls = size_to_class(kReleaseCurrentMinBlock); cls < kClassCount; ++cls) {
+    slab* s = h->current[cls];
+    if (s == &g_empty_slab || cls == needed_cls || !slab_is_empty(s)) continue;
+    bin_unlink(h->bins[cls], s);
+    set_current(h, cls, &g_empty_slab);
+    release_span(s, trim_clock_ms());
+  }
+}
+
 slab* new_slab(heap* h, unsigned cls) {
   if (h->empty_kept != 0) release_kept_empty_slabs(h);
+  if (!h->shared) release_empty_current_slabs(h, cls);
   bool zeroed = false;
   slab* s = acquire_span_reclaiming({class_slab_units(cls), 1}, &zeroed);
   if (s == nullptr) return nullptr;

@@ -38,9 +38,30 @@ void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexc
   return s->area;
 }
 
-void* large_resize_huge(void* p, std::size_t size) noexcept {
+namespace {
+
+// A large block grows over the free units right after it: no copy, and the old block does not
+// stay resident beside the new one (issue 12: sqlite3's sorter doubles its buffer from 256 KiB by
+// realloc; each copy left the last size cached, 3.75 MiB in all, while the next was faulted in).
+void* grow_large_in_place(slab* s, void* p, std::size_t size) noexcept {
+  const std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - s->area);
+  const std::size_t units = (offset + size + kUnitSize - 1) >> kUnitShift;
+  if (!grow_span(s, static_cast<unsigned>(units))) return nullptr;
+  segment_pool_note_large(s->block_size, false);
+  s->block_size = static_cast<std::uint32_t>(units << kUnitShift);
+  segment_pool_note_large(s->block_size, true);
+  if constexpr (kAsan) asan_unpoison(s->area, s->block_size);
+  return p;
+}
+
+}  // namespace
+
+void* large_resize(void* p, std::size_t size) noexcept {
   slab* s = slab_of(p);
-  if (s->kind != slab_kind::huge || p != s->area) return nullptr;
+  if (s->kind == slab_kind::large) {
+    return size <= kMaxSegmentLargeSize ? grow_large_in_place(s, p, size) : nullptr;
+  }
+  if (s->kind != slab_kind::huge || p != s->area || size <= kMaxSegmentLargeSize) return nullptr;
   const std::size_t before = segment_of(s->area)->mapped_size;
   slab* resized = resize_huge(s, size);
   if (resized == nullptr) return nullptr;

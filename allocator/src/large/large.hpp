@@ -14,10 +14,11 @@ namespace slabpool::detail {
 // trim and retry (front/slow_path.cpp).
 void* large_alloc_once(std::size_t size, std::size_t alignment, bool zero) noexcept;
 
-// Resizes the huge block p to `size` bytes (a huge size too) without copying (see resize_huge):
-// the block's new address, or nullptr when p is not a huge block or no address range could be had
-// (p is untouched; the caller copies).
-void* large_resize_huge(void* p, std::size_t size) noexcept;
+// Resizes p, a block above the largest size class, to `size` bytes (also above it) without
+// copying: a large block grows over the free units after it in its segment; a huge block that
+// stays huge is moved or cut by the kernel (see resize_huge). Returns the block's address, or
+// nullptr when neither applies or no memory could be had (p is untouched; the caller copies).
+void* large_resize(void* p, std::size_t size) noexcept;
 
 // Frees the large or huge block whose span is `s`.
 void large_free(slab* s) noexcept;

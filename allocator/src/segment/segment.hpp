@@ -73,6 +73,10 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map = true) noex
 // longer than the delay, counting from `idle_since_ms`.
 void release_span(slab* span, std::uint64_t idle_since_ms) noexcept;
 
+// Grows the span in place to `units` units when the units right after it in its segment are free,
+// taking them under the pool lock. Returns whether it did (false: the span is unchanged).
+bool grow_span(slab* span, unsigned units) noexcept;
+
 // A mapping of its own for one block of `size` bytes at `alignment`; returns the head slab (kind
 // huge) or nullptr. Cached runs come first: the smallest that holds the block (its surplus stays
 // cached), else the biggest, grown by moving it (only the growth is new memory). `*dirty` is how
