@@ -37,16 +37,31 @@ inline constexpr unsigned kMaxWorkers = 64;
 using sp_build::kSanitized;
 using sp_build::kThreadSanitizer;
 
+inline constexpr std::size_t kLargeAbove = 128 * kMiB / 1024;  // the largest size class
+
 struct soak_state {
   unsigned workers = 8;
   std::size_t live_cap = 256 * kMiB;  // requested bytes live at once, across all threads
   std::atomic<bool> stop{false};
   std::atomic<std::size_t> live_bytes{0};
+  // Of which in blocks above the largest size class: the segment pool may keep half as many freed
+  // bytes of them for reuse (the cache budget is SLABPOOL_CACHE or that, whichever is more).
+  std::atomic<std::size_t> live_large_bytes{0};
   std::atomic<std::uint64_t> ops_checked{0};  // pattern checks that passed
   std::atomic<std::uint64_t> allocations{0};
   std::atomic<std::uint64_t> failures{0};
   inbox inboxes[kMaxWorkers];
   inbox orphans;  // blocks left by exited threads, freed later by others
+
+  void note_live(std::size_t size, bool live) {
+    if (live) {
+      live_bytes.fetch_add(size, std::memory_order_relaxed);
+      if (size > kLargeAbove) live_large_bytes.fetch_add(size, std::memory_order_relaxed);
+    } else {
+      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      if (size > kLargeAbove) live_large_bytes.fetch_sub(size, std::memory_order_relaxed);
+    }
+  }
 
   // Records a failure (the first few are printed with the pointer and size).
   void fail(const char* what, const void* p, std::size_t size);

@@ -22,7 +22,7 @@ block make_block(soak_state& s, std::size_t size, sp_check::rng& r) {
   if (!sp_check::is_aligned(b.p, 16)) s.fail("block not 16-aligned", b.p, size);
   b.seed = sp_check::address_seed(b.p, r.next());
   sp_check::fill_pattern(b.p, size, b.seed);
-  s.live_bytes.fetch_add(size, std::memory_order_relaxed);
+  s.note_live(size, true);
   s.allocations.fetch_add(1, std::memory_order_relaxed);
   return b;
 }
@@ -44,7 +44,7 @@ void drop_block(soak_state& s, const block& b, bool sized) {
   } else {
     sp_free(b.p);
   }
-  s.live_bytes.fetch_sub(b.size, std::memory_order_relaxed);
+  s.note_live(b.size, false);
 }
 
 namespace {
@@ -73,8 +73,8 @@ void resize(soak_state& s, block& b, sp_check::rng& r) {
   if (sp_check::check_pattern(q, kept, b.seed) != sp_check::kPatternOk) {
     s.fail("realloc lost the contents", q, kept);
   }
-  s.live_bytes.fetch_add(size, std::memory_order_relaxed);
-  s.live_bytes.fetch_sub(b.size, std::memory_order_relaxed);
+  s.note_live(size, true);
+  s.note_live(b.size, false);
   b = {q, size, sp_check::address_seed(q, r.next())};
   sp_check::fill_pattern(q, size, b.seed);
 }

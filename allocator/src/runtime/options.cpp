@@ -31,7 +31,7 @@ constexpr option_spec kOptionSpecs[kOptionCount] = {
      "free but resident bytes of segments kept process-wide regardless of age (empty spans); "
      "half the bytes live in large blocks when that is more (freed huge blocks are kept for the "
      "delay regardless)",
-     64 * kMiB, 0, std::int64_t{1} << 40, true},
+     1 * kMiB, 0, std::int64_t{1} << 40, true},
     {"SLABPOOL_STATS", "0, 1 or 2", "1 prints the statistics to stderr at exit as text, 2 as JSON",
      0, 0, 2, false},
     {"SLABPOOL_VERBOSE", "0 or 1", "1 reports warnings and trim passes on stderr", 0, 0, 1, false},
