@@ -82,14 +82,33 @@ TEST(SizeClass, WasteBound) {
 
 TEST(SizeClass, FourClassesPerDoublingButEightFrom4To64KiB) {
   // The geometric part must not skip or repeat steps: exactly four (eight from 4 to 64 KiB)
-  // classes in each (2^e, 2^(e+1)].
+  // classes in each (2^e, 2^(e+1)], and between 4 KiB and its first eighth, 4608 B, steps of
+  // 128 B.
   for (std::size_t low = 128; low < kMaxClassSize; low *= 2) {
     const unsigned first = size_to_class(low + 1);
     const unsigned last = size_to_class(2 * low);
     const bool eighths = low >= kMaxQuarterClassSize && low < kMaxEighthClassSize;
-    EXPECT_EQ(last - first, eighths ? 7u : 3u) << "doubling above " << low;
+    const unsigned fine = low == kMaxQuarterClassSize ? 3u : 0u;
+    EXPECT_EQ(last - first, (eighths ? 7u : 3u) + fine) << "doubling above " << low;
     EXPECT_EQ(class_size(last), 2 * low);
   }
+  for (std::size_t size = kMaxQuarterClassSize + 1; size <= 4608; ++size) {
+    ASSERT_EQ(class_size(size_to_class(size)), round_up(size, 128)) << "size " << size;
+  }
+}
+
+TEST(SizeClass, PageSizedBuffersWithAHeaderLoseLittle) {
+  // sqlite3's page-cache entries: a 4 KiB page and its header.
+  for (std::size_t size : {4104, 4368}) {
+    const std::size_t cls = class_size(size_to_class(size));
+    EXPECT_LE(cls - size, 128u) << "size " << size;
+  }
+}
+
+// The shortest slab with room for eight blocks, within the cap.
+unsigned eight_block_units(unsigned cls) {
+  const std::size_t want = (class_size(cls) * 8 + kUnitSize - 1) / kUnitSize;
+  return static_cast<unsigned>(std::clamp<std::size_t>(want, 1, kMaxSlabUnits));
 }
 
 TEST(SizeClass, SlabUnitsAreSane) {
@@ -98,7 +117,6 @@ TEST(SizeClass, SlabUnitsAreSane) {
   for (unsigned cls = 0; cls < kClassCount; ++cls) cap = std::max(cap, class_slab_units(cls));
   EXPECT_LE(std::size_t{cap} * kUnitSize, std::size_t{512} * 1024)
       << "idle slabs of the biggest classes must not pin much memory";
-  unsigned previous_units = 0;
   for (unsigned cls = 0; cls < kClassCount; ++cls) {
     const unsigned units = class_slab_units(cls);
     const std::size_t span = std::size_t{units} * kUnitSize;
@@ -107,15 +125,24 @@ TEST(SizeClass, SlabUnitsAreSane) {
                  << "class " << cls << " size " << class_size(cls) << " units " << units);
     EXPECT_GE(units, 1u);
     EXPECT_LE(units, kMaxLargeUnits) << "a slab must fit in one segment";
-    EXPECT_GE(units, previous_units) << "bigger classes never get shorter slabs";
-    previous_units = units;
     // Room for eight blocks unless the cap stops it; never a slab of a single block.
     if (units < cap) {
       EXPECT_GE(blocks, 8u);
     }
     EXPECT_GE(blocks, 2u);
-    // The unused tail of a slab stays a small part of it.
-    EXPECT_LE((span - blocks * class_size(cls)) * 4, span);
+    // The unused tail of a slab stays a small part of it: under 2 % wherever a length from the
+    // eight-block one up to the cap gets it there, and never more than the eight-block length's.
+    const std::size_t tail = span - blocks * class_size(cls);
+    EXPECT_LE(tail * 4, span);
+    bool reachable = false;
+    for (unsigned u = eight_block_units(cls); u <= cap; ++u) {
+      reachable |= (std::size_t{u} * kUnitSize) % class_size(cls) * 50 < u * kUnitSize;
+    }
+    if (reachable) {
+      EXPECT_LT(tail * 50, span);
+    }
+    const unsigned base = eight_block_units(cls);
+    EXPECT_LE(tail * base, (std::size_t{base} * kUnitSize) % class_size(cls) * units);
   }
 }
 

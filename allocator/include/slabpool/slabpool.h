@@ -102,7 +102,7 @@ SLABPOOL_API int sp_option_set(int option, long long value);
 
 /* ---- statistics ----------------------------------------------------------------------------
  * Gathered on read from every thread's heap (no counter sits on the allocation fast path). */
-#define SP_CLASS_COUNT 64
+#define SP_CLASS_COUNT 67
 
 typedef struct sp_class_stats {
   size_t block_size;  /* bytes per block of this class */
