@@ -14,24 +14,24 @@
 
 namespace {
 
-// Touched bytes of the slabs of the class with blocks of `block_size` bytes.
-std::size_t class_resident(std::size_t block_size) {
+// The stats of the class with blocks of `block_size` bytes (all zero when there is none).
+sp_class_stats class_stats(std::size_t block_size) {
   sp_stats s;
   sp_stats_get(&s);
   for (const sp_class_stats& c : s.classes) {
-    if (c.block_size == block_size) return c.resident;
+    if (c.block_size == block_size) return c;
   }
-  return 0;
+  return {};
+}
+
+// Touched bytes of the slabs of the class with blocks of `block_size` bytes.
+std::size_t class_resident(std::size_t block_size) {
+  return class_stats(block_size).resident;
 }
 
 // Slabs of the class with blocks of `block_size` bytes.
 std::size_t class_slabs(std::size_t block_size) {
-  sp_stats s;
-  sp_stats_get(&s);
-  for (const sp_class_stats& c : s.classes) {
-    if (c.block_size == block_size) return c.slabs;
-  }
-  return 0;
+  return class_stats(block_size).slabs;
 }
 
 // No trim pass may run in the middle of a test (with the background thread off, the slow path
