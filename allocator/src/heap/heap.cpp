@@ -40,8 +40,7 @@ void release_kept_empty_slabs(heap* h) {
 // Whether every block of `s` is free, counting its staged list (the owner's to walk) only as far
 // as needed: a slab with live blocks usually stages few.
 bool slab_is_empty(const slab* s) {
-  const std::uint32_t returned = s->local_count.load(std::memory_order_acquire) +
-                                 remote_list::count(s->remote.load(std::memory_order_acquire));
+  const std::uint32_t returned = slab_returned_blocks(s);
   if (s->carved <= returned) return true;
   std::uint32_t staged_needed = s->carved - returned;
   for (const free_block* b = s->free; b != nullptr; b = next_block(b)) {

@@ -169,13 +169,17 @@ void slab_unstage(slab* s) noexcept;
 // Pushes block p onto the remote list of its slab s (any thread; lock-free).
 void remote_push(slab* s, void* p) noexcept;
 
+// Blocks of `s` freed since they were last staged: on its local and remote lists.
+inline std::uint32_t slab_returned_blocks(const slab* s) {
+  return s->local_count.load(std::memory_order_acquire) +
+         remote_list::count(s->remote.load(std::memory_order_acquire));
+}
+
 // Blocks of `s` the program holds, given how many sit on its `free` list (0 for any slab that is
 // not some heap's current slab). Exact when the owner cannot run concurrently, or for non-current
 // slabs.
 inline std::uint32_t slab_live_blocks(const slab* s, std::uint32_t staged) {
-  const std::uint32_t returned = s->local_count.load(std::memory_order_acquire) +
-                                 remote_list::count(s->remote.load(std::memory_order_acquire));
-  const std::uint32_t not_live = staged + returned;
+  const std::uint32_t not_live = staged + slab_returned_blocks(s);
   return s->carved > not_live ? s->carved - not_live : 0;
 }
 
