@@ -281,21 +281,25 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
   // Free units still resident first: reusing them costs no page fault and no new resident memory,
   // while a span cut from decommitted or never-used units would leave the resident ones idle in
   // the cache, counted in the process's RSS until the decay (issue 12). Then any free run, first
-  // fit in address order. Resident units of the other side come before fresh units of our own:
-  // a freed large block's units serve small slabs rather than sit idle while new pages are
-  // faulted in beside them (issue 12: python3 grew its slabs by 1.8 MiB into untouched units while
-  // 3.4 MiB of freed large blocks stayed resident). Mixing costs address space, not memory: a
-  // free unit goes back to the OS alike on either side.
-  for (const std::uint8_t s : {side, static_cast<std::uint8_t>(side ^ 1)}) {
-    for (segment* seg = g_pool.with_free_units[s]; seg != nullptr; seg = seg->next) {
-      if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request);
-          first != 0) {
-        return carve_span(seg, first, request.units, zeroed);
-      }
+  // fit in address order.
+  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
+    if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
+      return carve_span(seg, first, request.units, zeroed);
     }
   }
   for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
     if (unsigned first = find_free_run(seg->used_units, request); first != 0) {
+      return carve_span(seg, first, request.units, zeroed);
+    }
+  }
+  // Before a new segment is mapped, resident free units of the other side: a freed large block's
+  // units serve small slabs rather than sit idle while new pages are faulted in beside them
+  // (issue 12: python3 grew its slabs into untouched units while 3.4 MiB of freed large blocks
+  // stayed resident). Only then: taken before our own side's free units, they scattered small
+  // slabs over the runs large blocks need, and under an address-space limit a large block failed
+  // with whole segments of our side free (tests/oom/rlimit_test).
+  for (segment* seg = g_pool.with_free_units[side ^ 1]; seg != nullptr; seg = seg->next) {
+    if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
       return carve_span(seg, first, request.units, zeroed);
     }
   }
