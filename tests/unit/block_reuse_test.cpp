@@ -125,10 +125,10 @@ TEST_F(block_reuse, an_empty_current_slab_of_another_class_serves_the_next_new_s
   for (void* p : small) sp_free(p);
 }
 
-// A large block's freed units, still resident, serve new slabs before units never touched: small
-// and multi-unit spans keep to separate segments only while that costs no memory (python3 grew
-// its slabs into fresh units while 3.4 MiB of its freed large blocks stayed resident).
-TEST_F(block_reuse, a_freed_large_block_serves_new_slabs_before_fresh_units) {
+// A large block's freed units, still resident, serve new slabs before a new segment is mapped:
+// small and multi-unit spans keep to separate segments only while that costs no memory (python3
+// grew its slabs into fresh units while 3.4 MiB of its freed large blocks stayed resident).
+TEST_F(block_reuse, a_freed_large_block_serves_new_slabs_before_a_new_segment) {
   sp_trim();  // no free unit is resident now
   constexpr std::size_t kBig = 1 << 20;
   void* keeper = sp_malloc(kBig / 4);  // a live block: the big one's segment does not empty
