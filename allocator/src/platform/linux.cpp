@@ -12,11 +12,34 @@
 #include <cstdio>
 #include <cstring>
 
+// Its macros do nothing unless the build uses ASan (the header tests that itself).
+#include <sanitizer/asan_interface.h>
+
 extern char** environ;
 
 namespace slabpool::detail {
 
 std::atomic<long> g_failing_maps = 0;
+
+namespace {
+
+// Clears ASan's shadow of a range leaving slabpool. slabpool poisons free blocks and uncarved
+// slab space, and clang 14's ASan leaves the shadow of an unmapped range as it was: the kernel
+// hands the addresses to the next mmap (a thread's stack and TLS, another library's mapping),
+// whose first access then reads as a use-after-poison. (The platform layer is below
+// base/attributes.hpp's asan_* wrappers, so it calls ASan itself.)
+void forget_poison(void* p, std::size_t size) {
+  ASAN_UNPOISON_MEMORY_REGION(p, size);
+}
+
+// Gives [p, p + size) back to the kernel. The shadow is cleared before the call, not after:
+// once unmapped, another thread may map the range and poison it.
+void unmap_range(void* p, std::size_t size) {
+  forget_poison(p, size);
+  munmap(p, size);
+}
+
+}  // namespace
 
 void* linux_os::map_aligned(std::size_t size, std::size_t alignment) noexcept {
   if (g_failing_maps.load(std::memory_order_relaxed) > 0) [[unlikely]] {
@@ -49,7 +72,7 @@ void* linux_os::map_aligned(std::size_t size, std::size_t alignment) noexcept {
 }
 
 void linux_os::unmap(void* p, std::size_t size) noexcept {
-  munmap(p, size);
+  unmap_range(p, size);
 }
 
 void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_size,
@@ -61,6 +84,9 @@ void* linux_os::remap_aligned(void* p, std::size_t old_size, std::size_t new_siz
   void* target = map_aligned(new_size, alignment);
   if (target == nullptr) return nullptr;
   const int saved_errno = errno;
+  // The old range leaves slabpool as unmap would (see unmap_range); the caller unpoisons the
+  // block at its new place.
+  forget_poison(p, old_size);
   void* moved = mremap(p, old_size, old_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   if (moved == MAP_FAILED) {
     errno = saved_errno;
@@ -74,6 +100,7 @@ bool linux_os::move_pages(void* from, std::size_t size, void* to, std::size_t gr
   constexpr int kMove = MREMAP_MAYMOVE | MREMAP_FIXED;
   const int saved_errno = errno;
   bool whole = true;
+  forget_poison(from, size);  // the range leaves slabpool: see unmap_range
   if (mremap(from, size, size, kMove, to) == MAP_FAILED) {
     // Kernels before 6.17 move one kernel mapping per call, and a run glued from pieces earlier
     // is several. Every boundary we ever make is on a granule, so each granule lies in one.
@@ -81,7 +108,7 @@ bool linux_os::move_pages(void* from, std::size_t size, void* to, std::size_t gr
       char* source = static_cast<char*>(from) + off;
       char* target = static_cast<char*>(to) + off;
       if (mremap(source, granule, granule, kMove, target) != MAP_FAILED) continue;
-      munmap(source, granule);
+      unmap_range(source, granule);
       // A refused move may have unmapped the target already: fresh zeros fill the hole.
       if (mmap(target, granule, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
