@@ -265,6 +265,20 @@ slab* init_huge(void* memory, std::size_t total, std::size_t alignment) {
   return span;
 }
 
+// Carves the first run that fits in the segments of `side` with free units, in address order; with
+// `resident_only`, a run of free units that are still resident. nullptr when none fits. Caller
+// holds the pool lock.
+slab* carve_first_fit(std::uint8_t side, bool resident_only, span_request request, bool* zeroed) {
+  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
+    const std::uint64_t unavailable =
+        resident_only ? seg->used_units | ~seg->dirty_units : seg->used_units;
+    if (unsigned first = find_free_run(unavailable, request); first != 0) {
+      return carve_span(seg, first, request.units, zeroed);
+    }
+  }
+  return nullptr;
+}
+
 // A run of units chosen for decommit, reserved (marked used) while the lock is dropped so nobody
 // carves it during the madvise.
 struct decommit_run {
@@ -282,27 +296,15 @@ slab* acquire_span(span_request request, bool* zeroed, bool may_map) noexcept {
   // while a span cut from decommitted or never-used units would leave the resident ones idle in
   // the cache, counted in the process's RSS until the decay (issue 12). Then any free run, first
   // fit in address order.
-  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
-    if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
-      return carve_span(seg, first, request.units, zeroed);
-    }
-  }
-  for (segment* seg = g_pool.with_free_units[side]; seg != nullptr; seg = seg->next) {
-    if (unsigned first = find_free_run(seg->used_units, request); first != 0) {
-      return carve_span(seg, first, request.units, zeroed);
-    }
-  }
+  if (slab* span = carve_first_fit(side, true, request, zeroed)) return span;
+  if (slab* span = carve_first_fit(side, false, request, zeroed)) return span;
   // Before a new segment is mapped, resident free units of the other side: a freed large block's
   // units serve small slabs rather than sit idle while new pages are faulted in beside them
   // (issue 12: python3 grew its slabs into untouched units while 3.4 MiB of freed large blocks
   // stayed resident). Only then: taken before our own side's free units, they scattered small
   // slabs over the runs large blocks need, and under an address-space limit a large block failed
   // with whole segments of our side free (tests/oom/rlimit_test).
-  for (segment* seg = g_pool.with_free_units[side ^ 1]; seg != nullptr; seg = seg->next) {
-    if (unsigned first = find_free_run(seg->used_units | ~seg->dirty_units, request); first != 0) {
-      return carve_span(seg, first, request.units, zeroed);
-    }
-  }
+  if (slab* span = carve_first_fit(side ^ 1, true, request, zeroed)) return span;
   // An empty segment of the other side can switch over before a new one is mapped.
   segment* seg = g_pool.with_free_units[side ^ 1];
   while (seg != nullptr && seg->used_units != 1) seg = seg->next;
