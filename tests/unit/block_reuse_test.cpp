@@ -70,6 +70,35 @@ TEST_F(block_reuse, blocks_freed_into_an_older_slab_come_before_fresh_ones_of_th
   for (void* p : blocks) sp_free(p);
 }
 
+TEST_F(block_reuse, a_growing_class_with_random_frees_fills_its_slabs_before_taking_new_ones) {
+  // The shape of a server's growing table (redis's values): two allocations, then one random
+  // live block freed. The current slab stops being current whenever blocks were freed into
+  // another, with pages of it never used; those must be used before the class takes new slabs.
+  constexpr std::size_t kSize = 200;  // class 224: 292 blocks to a 64 KiB slab
+  constexpr std::size_t kBlocksPerSlab = (64 * 1024) / 224;
+  std::vector<void*> live;
+  std::uint64_t state = 12345;
+  auto next_random = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (int i = 0; i < 60000; ++i) {
+    live.push_back(sp_malloc(kSize));
+    ASSERT_NE(live.back(), nullptr);
+    if (i % 2 == 1) {
+      const std::size_t victim = next_random() % live.size();
+      sp_free(live[victim]);
+      live[victim] = live.back();
+      live.pop_back();
+    }
+  }
+  const std::size_t needed = (live.size() + kBlocksPerSlab - 1) / kBlocksPerSlab;
+  const sp_class_stats c = class_stats(224);
+  EXPECT_LE(c.slabs, needed + 2) << live.size() << " blocks live";
+  EXPECT_LE(c.resident, (needed + 2) * 64 * 1024);
+  for (void* p : live) sp_free(p);
+}
+
 TEST_F(block_reuse, a_slab_stages_a_page_of_small_blocks_at_a_time) {
   // Class 48: the first 4096 / 48 blocks rounded up share the slab's first page (and the start
   // of its second); the next allocation stages the next page.

@@ -28,6 +28,7 @@ inline void bin_unlink(heap_bin& bin, slab* s) {
     if (bin.ring == s) bin.ring = s->next;
   }
   s->next = s->prev = nullptr;
+  if (bin.partial == s) bin.partial = nullptr;
   --bin.slabs;
   s->in_bin = 0;
 }

@@ -84,26 +84,42 @@ slab* new_slab(heap* h, unsigned cls) {
 
 slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   slab* current = h->current[cls];
+  heap_bin& bin = h->bins[cls];
+  // A current slab with never-used blocks left that gives way to freed blocks elsewhere becomes
+  // the bin's `partial` slab, whose fresh blocks come before a new slab's. The bin remembers one:
+  // while it has one, a second such slab stays current and carves instead. Unremembered, a slab
+  // made current for one page of blocks and demoted as soon as blocks were freed elsewhere kept
+  // the rest of its pages out of reach of the scan window, and the bin took new slabs instead
+  // (issue 12: redis's 224-byte class reached 268 slabs at 24 % full in one run, 114 in another,
+  // for the same live blocks; 62 at 99 % with this rule).
+  const bool current_has_fresh = current != &g_empty_slab && current->carved < current->capacity;
+  const bool may_demote = !current_has_fresh || bin.partial == nullptr || bin.partial == current ||
+                          bin.partial->carved == bin.partial->capacity;
 
   // Blocks freed into another slab of the bin; on the way, remember one with never-used blocks.
-  heap_bin& bin = h->bins[cls];
   slab* candidate = bin.ring;
   slab* uncarved = nullptr;
   const unsigned scan = bin.slabs < kScanLimit || scan_all ? bin.slabs : kScanLimit;
-  for (unsigned i = 0; i < scan; ++i) {
+  for (unsigned i = 0; i < scan && may_demote; ++i) {
     slab* s = candidate;
     candidate = candidate->next;
     if (s == current) continue;
     if (s->free != nullptr || slab_refill_freed(s)) {
       bin.ring = candidate;  // continue the rotation after this slab next time
+      if (current_has_fresh) bin.partial = current;
       return s;
     }
     if (uncarved == nullptr && s->carved < s->capacity) uncarved = s;
   }
   bin.ring = candidate;
 
-  // Never-used blocks: the current slab's first, then the one the scan found.
+  // Never-used blocks: the current slab's first, then the bin's partial slab, then the one the
+  // scan found.
   if (current != &g_empty_slab && slab_carve(current)) return current;
+  if (slab* s = bin.partial; s != nullptr && s != current) {
+    bin.partial = nullptr;
+    if (slab_carve(s)) return s;
+  }
   if (uncarved != nullptr && slab_carve(uncarved)) return uncarved;
 
   if (slab* s = adopt_abandoned(cls, h)) {

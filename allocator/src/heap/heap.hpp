@@ -24,6 +24,9 @@ namespace slabpool::detail {
 // for slabs that regained free blocks.
 struct heap_bin {
   slab* ring = nullptr;
+  // A slab of the ring that stopped being current with never-used blocks left, or nullptr (see
+  // heap_find_other_slab; bin_unlink clears it).
+  slab* partial = nullptr;
   std::uint32_t slabs = 0;
 };
 
