@@ -30,7 +30,7 @@ class db_connection {
                         nullptr) != SQLITE_OK)
       fail("open");
     sqlite3_busy_timeout(db_, 5000);  // first: other connections may be switching to WAL now
-    exec("PRAGMA journal_mode=WAL");
+    switch_to_wal();
     exec("PRAGMA synchronous=NORMAL");
     exec("CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, worker INT, n INT)");
     prepare("INSERT INTO events(worker, n) VALUES(?, ?)", &insert_);
@@ -70,6 +70,17 @@ class db_connection {
   }
 
  private:
+  // Switching to WAL takes the file's exclusive lock. While another connection opening at the
+  // same moment holds its shared lock and waits for more, SQLite answers SQLITE_BUSY at once
+  // instead of calling the busy handler (both waiting would deadlock), so the switch is retried.
+  void switch_to_wal() {
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      if (rc != SQLITE_BUSY || attempt == 500) fail("PRAGMA journal_mode=WAL");
+      std::this_thread::sleep_for(10ms);
+    }
+  }
   void exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(sql);
   }
