@@ -142,7 +142,7 @@ bool linux_os::move_pages(void* from, std::size_t size, void* to, std::size_t gr
       char* source = static_cast<char*>(from) + off;
       char* target = static_cast<char*>(to) + off;
       if (mremap(source, granule, granule, kMove, target) != MAP_FAILED) continue;
-      unmap_range(source, granule);
+      munmap(source, granule);  // its shadow went with the whole range's, above
       // A refused move may have unmapped the target already: fresh zeros fill the hole.
       if (mmap(target, granule, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
