@@ -3,6 +3,9 @@
 // without a preload for glibc). The -linked variant calls sp_malloc/sp_free directly.
 #include <benchmark/benchmark.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -98,13 +101,36 @@ class spsc_ring {
   alignas(64) void* slots_[kCapacity] = {};
 };
 
+// Pins the calling thread to the `index`-th CPU it may run on; returns its previous mask, or
+// false when there are fewer than two CPUs to spread over (then nothing changes).
+bool pin_to_nth_cpu(unsigned index, cpu_set_t* previous) {
+  cpu_set_t allowed;
+  if (pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) != 0) return false;
+  if (CPU_COUNT(&allowed) < 2) return false;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed) || index-- != 0) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (previous != nullptr) *previous = allowed;
+    return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+  }
+  return false;
+}
+
 // Cross-thread free: the benchmark thread allocates, a consumer thread frees. This is the
 // producer/consumer pattern where allocators with per-thread caches must route frees back.
+// The two threads are pinned to two different CPUs: left to the scheduler, they sometimes share
+// a core and sometimes not, and the same allocator gave 4, 12 or 32 M ops/s from run to run
+// (issue 12), so the row measured the scheduler rather than the cross-thread free.
 void cross_thread(benchmark::State& state) {
   const auto size = static_cast<size_t>(state.range(0));
   spsc_ring ring;
   std::atomic<bool> done{false};
+  cpu_set_t producer_mask;
+  const bool pinned = pin_to_nth_cpu(0, &producer_mask);
   std::thread consumer([&] {
+    if (pinned) pin_to_nth_cpu(1, nullptr);
     void* p = nullptr;
     for (;;) {
       if (ring.pop(p)) {
@@ -126,6 +152,7 @@ void cross_thread(benchmark::State& state) {
   }
   done.store(true, std::memory_order_release);
   consumer.join();
+  if (pinned) pthread_setaffinity_np(pthread_self(), sizeof producer_mask, &producer_mask);
   state.SetItemsProcessed(state.iterations());
 }
 
