@@ -101,21 +101,21 @@ class spsc_ring {
   alignas(64) void* slots_[kCapacity] = {};
 };
 
-// Pins the calling thread to the `index`-th CPU it may run on; returns its previous mask, or
-// false when there are fewer than two CPUs to spread over (then nothing changes).
-bool pin_to_nth_cpu(unsigned index, cpu_set_t* previous) {
-  cpu_set_t allowed;
-  if (pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) != 0) return false;
-  if (CPU_COUNT(&allowed) < 2) return false;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (!CPU_ISSET(cpu, &allowed) || index-- != 0) continue;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (previous != nullptr) *previous = allowed;
-    return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+// The first two CPUs the calling thread may run on; false when it may run on fewer than two.
+bool two_allowed_cpus(cpu_set_t* allowed, int* first, int* second) {
+  if (pthread_getaffinity_np(pthread_self(), sizeof *allowed, allowed) != 0) return false;
+  int found = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu) {
+    if (CPU_ISSET(cpu, allowed)) *(found++ == 0 ? first : second) = cpu;
   }
-  return false;
+  return found == 2;
+}
+
+void pin_calling_thread(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pthread_setaffinity_np(pthread_self(), sizeof one, &one);
 }
 
 // Cross-thread free: the benchmark thread allocates, a consumer thread frees. This is the
@@ -127,10 +127,13 @@ void cross_thread(benchmark::State& state) {
   const auto size = static_cast<size_t>(state.range(0));
   spsc_ring ring;
   std::atomic<bool> done{false};
-  cpu_set_t producer_mask;
-  const bool pinned = pin_to_nth_cpu(0, &producer_mask);
+  // Both CPUs are chosen before either thread is pinned: a thread starts with its creator's mask.
+  cpu_set_t allowed;
+  int producer_cpu = 0, consumer_cpu = 0;
+  const bool pinned = two_allowed_cpus(&allowed, &producer_cpu, &consumer_cpu);
+  if (pinned) pin_calling_thread(producer_cpu);
   std::thread consumer([&] {
-    if (pinned) pin_to_nth_cpu(1, nullptr);
+    if (pinned) pin_calling_thread(consumer_cpu);
     void* p = nullptr;
     for (;;) {
       if (ring.pop(p)) {
@@ -152,7 +155,7 @@ void cross_thread(benchmark::State& state) {
   }
   done.store(true, std::memory_order_release);
   consumer.join();
-  if (pinned) pthread_setaffinity_np(pthread_self(), sizeof producer_mask, &producer_mask);
+  if (pinned) pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
   state.SetItemsProcessed(state.iterations());
 }
 
