@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/fake_clock.hpp"
@@ -97,6 +98,75 @@ TEST_F(block_reuse, a_growing_class_with_random_frees_fills_its_slabs_before_tak
   EXPECT_LE(c.slabs, needed + 2) << live.size() << " blocks live";
   EXPECT_LE(c.resident, (needed + 2) * 64 * 1024);
   for (void* p : live) sp_free(p);
+}
+
+// Blocks another thread frees: taken at once in a class of one slab (memory), in batches of
+// 32 KiB in a class of several slabs (a stream of frees from a consumer thread, taken as it
+// trickled in, had both threads swap the remote list's cache line every few blocks). Each test
+// runs in a thread of its own, so its heap starts with no slab of the class; `frees_elsewhere`
+// frees blocks from yet another thread.
+void frees_elsewhere(const std::vector<void*>& blocks, std::size_t first, std::size_t count) {
+  std::thread([&] {
+    for (std::size_t i = first; i < first + count; ++i) sp_free(blocks[i]);
+  }).join();
+}
+
+// How many of `count` new 64-byte blocks are among blocks[first, first + freed).
+std::size_t reused_of(const std::vector<void*>& blocks, std::size_t first, std::size_t freed,
+                      std::vector<void*>& fresh, std::size_t count) {
+  const std::set<void*> was(blocks.begin() + static_cast<std::ptrdiff_t>(first),
+                            blocks.begin() + static_cast<std::ptrdiff_t>(first + freed));
+  std::size_t reused = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    fresh.push_back(sp_malloc(64));
+    reused += was.count(fresh.back());
+  }
+  return reused;
+}
+
+TEST_F(block_reuse, a_class_of_one_slab_takes_blocks_other_threads_freed_at_once) {
+  std::thread([] {
+    std::vector<void*> blocks(100);  // class 64: one slab, a page and a half carved
+    for (void*& p : blocks) p = sp_malloc(64);
+    frees_elsewhere(blocks, 0, 50);  // 3.2 KiB: far from a batch
+    std::vector<void*> fresh;
+    // The 28 blocks the current carve staged go first, then the 50 freed ones.
+    EXPECT_EQ(reused_of(blocks, 0, 50, fresh, 78), 50u);
+    for (std::size_t i = 50; i < blocks.size(); ++i) sp_free(blocks[i]);
+    for (void* p : fresh) sp_free(p);
+  }).join();
+}
+
+TEST_F(block_reuse, a_busy_class_carves_its_current_slab_until_other_threads_frees_make_a_batch) {
+  std::thread([] {
+    // Class 64, 1024 blocks to a slab: one full slab and a second one started.
+    std::vector<void*> blocks(1100);
+    for (void*& p : blocks) p = sp_malloc(64);
+    ASSERT_EQ(class_stats(64).block_size, 64u);
+    frees_elsewhere(blocks, 0, 200);  // 12.5 KiB of the full slab: not a batch yet
+    std::vector<void*> fresh;
+    EXPECT_EQ(reused_of(blocks, 0, 200, fresh, 300), 0u) << "the current slab's fresh blocks first";
+    frees_elsewhere(blocks, 200, 400);  // 600 blocks, 37.5 KiB: a batch
+    // The blocks the last carve staged (a page at most: 64) go first, then the batch.
+    EXPECT_GE(reused_of(blocks, 0, 600, fresh, 600 + 64), 600u);
+    for (std::size_t i = 600; i < blocks.size(); ++i) sp_free(blocks[i]);
+    for (void* p : fresh) sp_free(p);
+  }).join();
+}
+
+TEST_F(block_reuse, other_threads_frees_too_few_for_a_batch_come_before_a_new_slab) {
+  std::thread([] {
+    std::vector<void*> blocks(2048);  // class 64: exactly two slabs, every block carved
+    for (void*& p : blocks) p = sp_malloc(64);
+    std::set<std::uintptr_t> units;
+    for (void* p : blocks) units.insert(reinterpret_cast<std::uintptr_t>(p) >> 16);
+    ASSERT_EQ(units.size(), 2u) << "1024 blocks of 64 bytes to a 64 KiB slab";
+    frees_elsewhere(blocks, 0, 10);
+    std::vector<void*> fresh;
+    EXPECT_EQ(reused_of(blocks, 0, 10, fresh, 10), 10u) << "no new slab while blocks are free";
+    for (std::size_t i = 10; i < blocks.size(); ++i) sp_free(blocks[i]);
+    for (void* p : fresh) sp_free(p);
+  }).join();
 }
 
 TEST_F(block_reuse, a_slab_stages_a_page_of_small_blocks_at_a_time) {

@@ -96,26 +96,35 @@ slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   const bool may_demote = !current_has_fresh || bin.partial == nullptr || bin.partial == current ||
                           bin.partial->carved == bin.partial->capacity;
 
-  // Blocks freed into another slab of the bin; on the way, remember one with never-used blocks.
+  // Blocks freed into another slab of the bin; on the way, remember one with never-used blocks and
+  // one with other threads' frees too few for a batch.
   slab* candidate = bin.ring;
   slab* uncarved = nullptr;
+  slab* unbatched = nullptr;
   const unsigned scan = bin.slabs < kScanLimit || scan_all ? bin.slabs : kScanLimit;
   for (unsigned i = 0; i < scan && may_demote; ++i) {
     slab* s = candidate;
     candidate = candidate->next;
     if (s == current) continue;
-    if (s->free != nullptr || slab_refill_freed(s)) {
+    if (s->free != nullptr || (slab_freed_worth_taking(s, bin) && slab_refill_freed(s))) {
       bin.ring = candidate;  // continue the rotation after this slab next time
       if (current_has_fresh) bin.partial = current;
       return s;
     }
+    if (unbatched == nullptr && s->remote.load(std::memory_order_relaxed) != 0) unbatched = s;
     if (uncarved == nullptr && s->carved < s->capacity) uncarved = s;
   }
   bin.ring = candidate;
 
-  // Never-used blocks: the current slab's first, then the bin's partial slab, then the one the
-  // scan found.
+  // The current slab's never-used blocks, while other threads' frees grow into a batch.
   if (current != &g_empty_slab && slab_carve(current)) return current;
+  // None left: freed blocks however few, before another slab's never-used ones.
+  if (current != &g_empty_slab && slab_refill_freed(current)) return current;
+  if (unbatched != nullptr && slab_refill_freed(unbatched)) {
+    bin.ring = unbatched->next;
+    return unbatched;
+  }
+  // Never-used blocks of the bin's partial slab, then of the one the scan found.
   if (slab* s = bin.partial; s != nullptr && s != current) {
     bin.partial = nullptr;
     if (slab_carve(s)) return s;

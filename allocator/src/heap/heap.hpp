@@ -86,19 +86,48 @@ inline void set_current(heap* h, unsigned cls, slab* s) {
 extern constinit thread_local heap* tls_heap SLABPOOL_TLS_MODEL;
 
 // --- finding blocks (heap.cpp) -------------------------------------------------------------------
+// Blocks another thread frees into a slab of a class this heap uses heavily (a bin of two slabs or
+// more) are taken once they add up to this many bytes; until then the current slab's fresh blocks
+// come first. Taken as they trickled in from a thread freeing what this one allocates, every
+// refill swapped the remote list's cache line with the freeing thread, and the allocating thread
+// ended up on the very slab the other was freeing into (issue 12, cross_thread/64 pinned to two
+// CPUs: 15.7 M ops/s before freed blocks came first, 11.9 after, lists of 17 blocks on average;
+// with batches of 16 KiB 16.5, of 32 KiB 22). It stays well below a slab of the small classes
+// (64 KiB): with batches of a whole slab, frees streaming in no faster than a slab at a time
+// seldom made one, and every refill scanned the bin in vain (12).
+inline constexpr std::size_t kRemoteBatchBytes = 32 * 1024;
+
+// Whether the blocks freed into `s` (of `bin`) since it was last staged are worth a refill now:
+// the owner's own frees always (they cost no shared cache line); other threads' frees once they
+// make a batch, or at any count in a bin of one slab. A class one slab holds is where the
+// thread-per-connection server keeps its memory (a slab per thread and class): there, carving a
+// page to wait for a batch would touch memory the freed blocks could have spared (many threads,
+// RSS / live 2.25 instead of 2.0 with 16 KiB batches in every bin, 2.0 with bins of two slabs
+// or more only).
+inline bool slab_freed_worth_taking(const slab* s, const heap_bin& bin) {
+  if (s->local_free != nullptr) return true;
+  const std::uint32_t remote = remote_list::count(s->remote.load(std::memory_order_relaxed));
+  return remote != 0 && (bin.slabs < 2 || std::size_t{remote} * s->block_size >= kRemoteBatchBytes);
+}
+
 // heap_find_slab past its first try (blocks freed into the current slab): the bin, the current
-// slab's fresh blocks, adoption, a new slab.
+// slab's fresh blocks, short remote lists, adoption, a new slab.
 slab* heap_find_other_slab(heap* h, unsigned cls, bool scan_all) noexcept;
 
 // Finds a slab of class `cls` with a staged block: the current one refilled with blocks freed
 // into it (inline: the common case), else, in this order, blocks freed into another slab of the
-// bin, never-used blocks of the current slab or another, an abandoned slab adopted, a new slab.
-// Freed blocks come before fresh ones so the memory a heap has touched is reused before it
-// touches more (issue 12). `scan_all` looks at every slab of the bin (the retry after memory ran
-// out) instead of a few. Caller holds h->lock. nullptr when out of memory.
+// bin, never-used blocks of the current slab, other threads' frees too few for a batch, never-used
+// blocks of another slab, an abandoned slab adopted, a new slab. Freed blocks come before fresh
+// ones so the memory a heap has touched is reused before it touches more (issue 12), except for
+// a stream of other threads' frees not yet a batch (slab_freed_worth_taking). `scan_all` looks at
+// every slab of the bin (the retry after memory ran out) instead of a few. Caller holds h->lock.
+// nullptr when out of memory.
 inline slab* heap_find_slab(heap* h, unsigned cls, bool scan_all) noexcept {
   slab* current = h->current[cls];
-  if (current != &g_empty_slab && slab_refill_freed(current)) return current;
+  if (current != &g_empty_slab && slab_freed_worth_taking(current, h->bins[cls]) &&
+      slab_refill_freed(current)) {
+    return current;
+  }
   return heap_find_other_slab(h, cls, scan_all);
 }
 
